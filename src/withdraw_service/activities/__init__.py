@@ -1,0 +1,1 @@
+"""Temporal activities: the workflow's only way to touch the outside world."""

@@ -1,0 +1,23 @@
+"""Error types activities raise to the workflow. Their names are the ones the retry-policy YAML
+lists under `nonRetryableErrorTypes` (the seed's exception names), so policy and code agree.
+"""
+
+from __future__ import annotations
+
+from temporalio.exceptions import ApplicationError
+
+USER_INVALID = "UserInvalidException"
+WITHDRAW_RESTRICTED = "WithdrawRestrictedException"
+INSUFFICIENT_FUNDS = "InsufficientFundsException"
+ACCOUNT_BLOCKED = "AccountBlockedException"
+INVALID_CREDENTIALS = "InvalidCredentialsException"
+INSUFFICIENT_BALANCE = "InsufficientBalanceException"
+ACCOUNT_SUSPENDED = "AccountSuspendedException"
+DW_UNAUTHORIZED = "DwUnauthorizedException"
+TRANSFER_OUTCOME_UNKNOWN = "TransferOutcomeUnknownException"
+UPSTREAM_REFUSED = "UpstreamRefusedException"
+
+
+def business_error(error_type: str, message: str) -> ApplicationError:
+    """A refusal that no retry can change: the workflow decides what it means."""
+    return ApplicationError(message, type=error_type, non_retryable=True)

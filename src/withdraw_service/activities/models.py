@@ -1,0 +1,107 @@
+"""One input and one output model per activity. They are recorded in Temporal history, so they
+never carry a DriveWealth token or a secret (the token stays in the worker's cache).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from withdraw_service.domain.withdrawal import WithdrawState
+
+
+class ValidateUserInput(BaseModel):
+    user_id: str
+
+
+class UserContext(BaseModel):
+    user_id: str
+    customer_name: str
+    dw_account_no: str
+    dw_account_id: str
+
+
+class CheckRestrictionsInput(BaseModel):
+    workflow_id: str
+    user_id: str
+    dw_account_id: str
+    amount: Decimal
+
+
+class InitiateTransferInput(BaseModel):
+    user_id: str
+    amount: Decimal
+    correlation_id: str
+    product_number: str
+    frontend_sima_ready: bool
+    idempotency_key: str
+
+
+class AuthorisationResult(BaseModel):
+    authorisation_id: str
+    reference_number: str
+    expiry_time: datetime
+
+
+class FinalizeTransferInput(BaseModel):
+    authorisation_id: str
+    otp_code: str
+    sima_stan: str | None
+    idempotency_key: str
+
+
+class FinalizeOutcome(StrEnum):
+    SUCCESS = "SUCCESS"
+    OTP_INVALID = "OTP_INVALID"
+    AUTHORISATION_EXPIRED = "AUTHORISATION_EXPIRED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+
+
+class FinalizeTransferResult(BaseModel):
+    outcome: FinalizeOutcome
+    reference_number: str | None = None
+    attempts_remaining: int | None = None
+    reason: str | None = None
+
+
+class VerifyTransferStatusInput(BaseModel):
+    reference_number: str
+
+
+class VerifyTransferStatusResult(BaseModel):
+    status: str
+
+
+class DwTokenResult(BaseModel):
+    """The token itself stays in the worker's cache; history only learns when it expires."""
+
+    expires_at: datetime
+
+
+class CreateDwRedemptionInput(BaseModel):
+    dw_account_no: str
+    amount: Decimal
+    correlation_id: str
+    idempotency_key: str
+
+
+class DwRedemptionResult(BaseModel):
+    redemption_id: str
+    status_id: int
+    status_message: str
+
+
+class SaveToDbInput(BaseModel):
+    state: WithdrawState
+    dw_account_id: str | None = None
+
+
+class RollbackTransferInput(BaseModel):
+    reference_number: str
+    correlation_id: str
+    reason: str
+    idempotency_key: str

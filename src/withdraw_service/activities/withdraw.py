@@ -1,0 +1,267 @@
+"""The seed's activities (validateUser ... rollbackTransfer) as methods of one class that
+receives its ports in `__init__`. Each turns the adapters' outcomes into either a result or a
+typed `ApplicationError` (`activities/errors.py`) that the retry policy and the workflow read.
+
+Never logs or returns an OTP, a token or a full account number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from temporalio import activity
+
+from withdraw_service.activities import errors
+from withdraw_service.activities.models import (
+    AuthorisationResult,
+    CheckRestrictionsInput,
+    CreateDwRedemptionInput,
+    DwRedemptionResult,
+    DwTokenResult,
+    FinalizeOutcome,
+    FinalizeTransferInput,
+    FinalizeTransferResult,
+    InitiateTransferInput,
+    RollbackTransferInput,
+    SaveToDbInput,
+    UserContext,
+    ValidateUserInput,
+    VerifyTransferStatusInput,
+    VerifyTransferStatusResult,
+)
+from withdraw_service.activities.token_cache import DwTokenCache
+from withdraw_service.adapters.errors import (
+    UpstreamNotFound,
+    UpstreamRefused,
+    UpstreamUnauthorized,
+    UpstreamUnknownOutcome,
+)
+from withdraw_service.adapters.ports import (
+    DriveWealth,
+    TransferChecker,
+    TransferInitiation,
+    TransferService,
+    UserDirectory,
+)
+from withdraw_service.persistence.repository import AccountBusy, WithdrawalRepository
+
+DW_SUCCESS_STATUS_IDS = frozenset({0, 1, 2, 14})  # STARTED, PENDING, SUCCESSFUL, APPROVED
+
+
+class WithdrawActivities:
+    def __init__(
+        self,
+        users: UserDirectory,
+        transfers: TransferService,
+        checker: TransferChecker,
+        drivewealth: DriveWealth,
+        repository: WithdrawalRepository,
+        redemption_type: str = "CASH_TRANSFER",
+    ) -> None:
+        self._users = users
+        self._transfers = transfers
+        self._checker = checker
+        self._drivewealth = drivewealth
+        self._repository = repository
+        self._tokens = DwTokenCache(drivewealth)
+        self._redemption_type = redemption_type
+
+    @activity.defn(name="validateUser")
+    async def validate_user(self, request: ValidateUserInput) -> UserContext:
+        try:
+            user = await self._users.get_user(request.user_id)
+            customer = await self._users.get_customer(user.pin)
+        except (UpstreamNotFound, UpstreamRefused) as exc:
+            raise errors.business_error(errors.USER_INVALID, f"unknown customer ({exc})") from None
+        if user.blocked:
+            raise errors.business_error(errors.USER_INVALID, "customer is blocked")
+        if not user.dw_account_no or not user.dw_account_id:
+            raise errors.business_error(errors.USER_INVALID, "customer has no brokerage account")
+        return UserContext(
+            user_id=user.user_id,
+            customer_name=customer.name,
+            dw_account_no=user.dw_account_no,
+            dw_account_id=user.dw_account_id,
+        )
+
+    @activity.defn(name="checkRestrictions")
+    async def check_restrictions(self, request: CheckRestrictionsInput) -> None:
+        try:
+            await asyncio.to_thread(
+                self._repository.claim_account, request.workflow_id, request.dw_account_id
+            )
+        except AccountBusy:
+            raise errors.business_error(
+                errors.WITHDRAW_RESTRICTED,
+                "another withdrawal of this brokerage account is in flight",
+            ) from None
+        cash = await self._cash_available(request.dw_account_id)
+        if cash < request.amount:
+            raise errors.business_error(
+                errors.INSUFFICIENT_FUNDS, "brokerage cash available is below the amount"
+            )
+
+    @activity.defn(name="initiateTransfer")
+    async def initiate_transfer(self, request: InitiateTransferInput) -> AuthorisationResult:
+        # Retried with the same idempotency key, the Transfer Service answers the first result:
+        # a timed-out initiation that had gone through is found, not doubled.
+        try:
+            auth = await self._transfers.initiate(
+                TransferInitiation(
+                    user_id=request.user_id,
+                    amount=request.amount,
+                    correlation_id=request.correlation_id,
+                    product_number=request.product_number,
+                    frontend_sima_ready=request.frontend_sima_ready,
+                ),
+                request.idempotency_key,
+            )
+        except UpstreamRefused as exc:
+            kind = (
+                errors.INSUFFICIENT_FUNDS
+                if exc.error_code == "INSUFFICIENT_FUNDS"
+                else errors.ACCOUNT_BLOCKED
+            )
+            raise errors.business_error(kind, f"transfer refused: {exc.error_code}") from None
+        return AuthorisationResult(
+            authorisation_id=auth.authorisation_id,
+            reference_number=auth.reference_number,
+            expiry_time=auth.expiry_time,
+        )
+
+    @activity.defn(name="finalizeTransfer")
+    async def finalize_transfer(self, request: FinalizeTransferInput) -> FinalizeTransferResult:
+        try:
+            receipt = await self._transfers.finalize(
+                request.authorisation_id,
+                request.otp_code,
+                request.sima_stan,
+                request.idempotency_key,
+            )
+        except UpstreamUnknownOutcome:
+            # The debit may have happened: the workflow asks the Transfer Checker, never re-sends.
+            raise errors.business_error(
+                errors.TRANSFER_OUTCOME_UNKNOWN, "finalize timed out; outcome unknown"
+            ) from None
+        except UpstreamRefused as exc:
+            return _refused_finalize(exc)
+        if not receipt.success:
+            return FinalizeTransferResult(
+                outcome=FinalizeOutcome.FAILED,
+                reference_number=receipt.reference_number,
+                reason=receipt.status_text,
+            )
+        return FinalizeTransferResult(
+            outcome=FinalizeOutcome.SUCCESS, reference_number=receipt.reference_number
+        )
+
+    @activity.defn(name="verifyTransferStatus")
+    async def verify_transfer_status(
+        self, request: VerifyTransferStatusInput
+    ) -> VerifyTransferStatusResult:
+        report = await self._checker.status(request.reference_number)
+        return VerifyTransferStatusResult(status=report.status)
+
+    @activity.defn(name="getDwToken")
+    async def get_dw_token(self) -> DwTokenResult:
+        try:
+            await self._tokens.token()
+        except (UpstreamUnauthorized, UpstreamRefused):
+            raise errors.business_error(
+                errors.INVALID_CREDENTIALS, "DriveWealth refused the client credentials"
+            ) from None
+        return DwTokenResult(expires_at=self._tokens.expires_at)
+
+    @activity.defn(name="createDwRedemption")
+    async def create_dw_redemption(self, request: CreateDwRedemptionInput) -> DwRedemptionResult:
+        async def attempt(refresh: bool) -> DwRedemptionResult:
+            token = await self._tokens.token(refresh=refresh)
+            redemption = await self._drivewealth.create_redemption(
+                token,
+                request.dw_account_no,
+                request.amount,
+                self._redemption_type,
+                request.idempotency_key,
+                request.correlation_id,
+            )
+            if redemption.status_id not in DW_SUCCESS_STATUS_IDS:
+                raise errors.business_error(
+                    errors.ACCOUNT_SUSPENDED, f"redemption {redemption.status_message}"
+                )
+            return DwRedemptionResult(
+                redemption_id=redemption.redemption_id,
+                status_id=redemption.status_id,
+                status_message=redemption.status_message,
+            )
+
+        # The same Idempotency-Key on every attempt: a retry after a timeout that had gone
+        # through returns the first redemption instead of redeeming twice.
+        try:
+            try:
+                return await attempt(refresh=False)
+            except UpstreamUnauthorized:
+                self._tokens.invalidate()
+                return await attempt(refresh=True)
+        except UpstreamUnauthorized:
+            raise errors.business_error(
+                errors.DW_UNAUTHORIZED, "DriveWealth refused a fresh token"
+            ) from None
+        except UpstreamRefused as exc:
+            kind = (
+                errors.INSUFFICIENT_BALANCE
+                if exc.error_code == "Y075"
+                else errors.ACCOUNT_SUSPENDED
+            )
+            raise errors.business_error(kind, f"redemption refused: {exc.error_code}") from None
+
+    @activity.defn(name="saveToDb")
+    async def save_to_db(self, request: SaveToDbInput) -> None:
+        await asyncio.to_thread(self._repository.save, request.state, request.dw_account_id)
+
+    @activity.defn(name="rollbackTransfer")
+    async def rollback_transfer(self, request: RollbackTransferInput) -> None:
+        try:
+            receipt = await self._transfers.reverse(
+                request.reference_number,
+                request.correlation_id,
+                request.reason,
+                request.idempotency_key,
+            )
+        except UpstreamRefused as exc:
+            raise errors.business_error(
+                errors.UPSTREAM_REFUSED, f"reversal refused: {exc.error_code}"
+            ) from None
+        if not receipt.success:
+            raise errors.business_error(errors.UPSTREAM_REFUSED, "reversal did not succeed")
+
+    async def _cash_available(self, dw_account_id: str) -> Decimal:
+        try:
+            return await self._drivewealth.cash_available(await self._tokens.token(), dw_account_id)
+        except UpstreamUnauthorized:
+            token = await self._tokens.token(refresh=True)
+            return await self._drivewealth.cash_available(token, dw_account_id)
+
+    def all(self) -> list[object]:
+        """Every activity, for `Worker(activities=...)`."""
+        return [
+            self.validate_user,
+            self.check_restrictions,
+            self.initiate_transfer,
+            self.finalize_transfer,
+            self.verify_transfer_status,
+            self.get_dw_token,
+            self.create_dw_redemption,
+            self.save_to_db,
+            self.rollback_transfer,
+        ]
+
+
+def _refused_finalize(exc: UpstreamRefused) -> FinalizeTransferResult:
+    if exc.error_code == "OTP_INVALID":
+        return FinalizeTransferResult(
+            outcome=FinalizeOutcome.OTP_INVALID, attempts_remaining=exc.attempts_remaining
+        )
+    if exc.error_code == "AUTHORISATION_EXPIRED":
+        return FinalizeTransferResult(outcome=FinalizeOutcome.AUTHORISATION_EXPIRED)
+    return FinalizeTransferResult(outcome=FinalizeOutcome.REJECTED, reason=exc.error_code)

@@ -1,0 +1,53 @@
+"""What an external call can end in, besides an answer.
+
+    ExternalServiceError          service, operation
+    ├── UpstreamUnknownOutcome    timed out: the call may or may not have been applied;
+    │                             look the result up before deciding (never retry blindly)
+    ├── UpstreamUnavailableError  connection refused or 5xx: not applied, safe to retry
+    ├── UpstreamUnauthorized      401: credentials or token refused
+    ├── UpstreamNotFound          404: the thing asked for does not exist
+    └── UpstreamRefused           a business refusal (4xx with an error code): final
+
+Messages carry the service, the operation and the upstream's error code, never a body that
+could hold an OTP, a token or an account number.
+"""
+
+from __future__ import annotations
+
+
+class ExternalServiceError(Exception):
+    def __init__(self, service: str, operation: str, detail: str = "") -> None:
+        self.service = service
+        self.operation = operation
+        self.detail = detail
+        super().__init__(f"{service}.{operation}: {detail}" if detail else f"{service}.{operation}")
+
+
+class UpstreamUnknownOutcome(ExternalServiceError):
+    pass
+
+
+class UpstreamUnavailableError(ExternalServiceError):
+    pass
+
+
+class UpstreamUnauthorized(ExternalServiceError):
+    pass
+
+
+class UpstreamNotFound(ExternalServiceError):
+    pass
+
+
+class UpstreamRefused(ExternalServiceError):
+    def __init__(
+        self,
+        service: str,
+        operation: str,
+        error_code: str,
+        detail: str = "",
+        attempts_remaining: int | None = None,
+    ) -> None:
+        super().__init__(service, operation, f"{error_code} {detail}".strip())
+        self.error_code = error_code
+        self.attempts_remaining = attempts_remaining

@@ -1,0 +1,80 @@
+"""One place that turns httpx outcomes into the adapter error tree (`errors.py`)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from withdraw_service.adapters.errors import (
+    UpstreamNotFound,
+    UpstreamRefused,
+    UpstreamUnauthorized,
+    UpstreamUnavailableError,
+    UpstreamUnknownOutcome,
+)
+
+
+class JsonServiceClient:
+    """A named external service behind one httpx client (shared, built by bootstrap)."""
+
+    def __init__(self, service: str, http: httpx.AsyncClient, base_url: str) -> None:
+        self.service = service
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+
+    async def request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """Send one request; answer its JSON body, or raise what the outcome means."""
+        try:
+            response = await self._http.request(
+                method, self._base_url + path, json=json, params=params, headers=headers
+            )
+        except httpx.TimeoutException:
+            # Also a timeout before the request was sent counts as unknown: we cannot tell.
+            raise UpstreamUnknownOutcome(self.service, operation, "timed out") from None
+        except httpx.TransportError as exc:
+            raise UpstreamUnavailableError(self.service, operation, type(exc).__name__) from None
+        return self._interpret(operation, response)
+
+    def _interpret(self, operation: str, response: httpx.Response) -> Any:
+        status = response.status_code
+        if status < 400:
+            # Numbers become Decimal, never float: DriveWealth answers amounts as JSON numbers.
+            return json.loads(response.content, parse_float=Decimal)
+        if status == 504:
+            raise UpstreamUnknownOutcome(self.service, operation, "gateway timeout")
+        if status >= 500:
+            raise UpstreamUnavailableError(self.service, operation, f"HTTP {status}")
+        body = _error_body(response)
+        code = str(body.get("errorCode") or f"HTTP_{status}")
+        if status == 401:
+            raise UpstreamUnauthorized(self.service, operation, code)
+        if status == 404:
+            raise UpstreamNotFound(self.service, operation, code)
+        remaining = body.get("attemptsRemaining")
+        raise UpstreamRefused(
+            self.service,
+            operation,
+            code,
+            str(body.get("message", ""))[:200],
+            attempts_remaining=int(remaining) if isinstance(remaining, int) else None,
+        )
+
+
+def _error_body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

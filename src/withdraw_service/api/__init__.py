@@ -1,0 +1,1 @@
+"""The public HTTP API (CONTRACT sections 2-4)."""

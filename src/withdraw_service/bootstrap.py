@@ -1,0 +1,87 @@
+"""Wiring: turns one `Settings` into the clients, repositories, activities and Temporal
+connections that the API, the worker and the tests use. Nothing connects until called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import yaml
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+
+from withdraw_service.activities.withdraw import WithdrawActivities
+from withdraw_service.adapters.http_base import JsonServiceClient
+from withdraw_service.adapters.http_clients import (
+    HttpDriveWealth,
+    HttpTransferChecker,
+    HttpTransferService,
+    HttpUserDirectory,
+)
+from withdraw_service.domain.policies import RetryPolicies
+from withdraw_service.persistence.db import make_engine
+from withdraw_service.persistence.repository import WithdrawalRepository
+from withdraw_service.settings import Settings
+from withdraw_service.workflows.withdraw import WithdrawWorkflow
+
+
+def load_policies(path: Path) -> RetryPolicies:
+    with path.open(encoding="utf-8") as handle:
+        return RetryPolicies.model_validate(yaml.safe_load(handle))
+
+
+async def connect_temporal(settings: Settings, runtime: Runtime | None = None) -> Client:
+    return await Client.connect(
+        settings.effective_temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        runtime=runtime,
+    )
+
+
+def metrics_runtime(port: int) -> Runtime:
+    """A Temporal runtime that exports the SDK's metrics for Prometheus on `port`."""
+    return Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}"))
+    )
+
+
+def build_http(settings: Settings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_seconds))
+
+
+def build_activities(
+    settings: Settings, http: httpx.AsyncClient, repository: WithdrawalRepository
+) -> WithdrawActivities:
+    def client(service: str) -> JsonServiceClient:
+        return JsonServiceClient(service, http, settings.service_url(service))
+
+    return WithdrawActivities(
+        users=HttpUserDirectory(client("session"), client("flex")),
+        transfers=HttpTransferService(client("transfer")),
+        checker=HttpTransferChecker(client("transfer-checker")),
+        drivewealth=HttpDriveWealth(
+            client("drivewealth"),
+            settings.dw_client_id,
+            settings.dw_client_secret.get_secret_value(),
+            settings.dw_app_key.get_secret_value(),
+        ),
+        repository=repository,
+        redemption_type=settings.dw_redemption_type,
+    )
+
+
+def build_repository(settings: Settings) -> WithdrawalRepository:
+    return WithdrawalRepository(make_engine(settings.effective_database_url))
+
+
+def build_worker(client: Client, task_queue: str, activities: WithdrawActivities) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[WithdrawWorkflow],
+        activities=activities.all(),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,222 @@
+"""`withdraw-service`: one command for every part (dev stack, api, worker, sim) and the tools
+around them (token, demo, migrate). Settings come from `WITHDRAW_*` variables, and the flags
+below override them; the resolved `Settings` object is then passed to the part that runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from withdraw_service.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+DataDir = Annotated[Path | None, typer.Option(help="where state files live (WITHDRAW_DATA_DIR)")]
+DatabaseUrl = Annotated[str | None, typer.Option(help="SQLAlchemy URL (WITHDRAW_DATABASE_URL)")]
+TemporalAddress = Annotated[
+    str | None, typer.Option(help="host:port of Temporal (WITHDRAW_TEMPORAL_ADDRESS)")
+]
+Namespace = Annotated[str | None, typer.Option(help="WITHDRAW_TEMPORAL_NAMESPACE")]
+TaskQueue = Annotated[str | None, typer.Option(help="WITHDRAW_TASK_QUEUE")]
+SimUrl = Annotated[str | None, typer.Option(help="simulators' base URL (WITHDRAW_SIM_URL)")]
+Environment = Annotated[str | None, typer.Option(help="dev or production (WITHDRAW_ENVIRONMENT)")]
+Port = Annotated[int | None, typer.Option(help="port to listen on")]
+Host = Annotated[str | None, typer.Option(help="address to listen on")]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Environment first, then the flags that were given."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**given)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@app.command()
+def dev(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    temporal_address: TemporalAddress = None,
+    api_port: Port = None,
+    sim_port: Annotated[int | None, typer.Option(help="simulators' port")] = None,
+    temporal_port: Annotated[int | None, typer.Option(help="Temporal frontend port")] = None,
+    temporal_ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port")] = None,
+) -> None:
+    """The whole embedded stack: Temporal dev server + UI, simulators, worker, API."""
+    from withdraw_service.stack import run_dev_stack
+
+    settings = load_settings(
+        environment="dev",
+        data_dir=data_dir,
+        database_url=database_url,
+        temporal_address=temporal_address,
+        api_port=api_port,
+        sim_port=sim_port,
+        temporal_port=temporal_port,
+        temporal_ui_port=temporal_ui_port,
+    )
+    if sim_port is not None:
+        settings = settings.model_copy(update={"sim_url": f"http://127.0.0.1:{sim_port}"})
+    raise typer.Exit(run_dev_stack(settings))
+
+
+@app.command()
+def api(
+    host: Host = None,
+    port: Port = None,
+    environment: Environment = None,
+    database_url: DatabaseUrl = None,
+    temporal_address: TemporalAddress = None,
+    temporal_namespace: Namespace = None,
+    task_queue: TaskQueue = None,
+    api_wait_seconds: Annotated[float | None, typer.Option()] = None,
+    otp_timeout_seconds: Annotated[int | None, typer.Option()] = None,
+    otp_max_attempts: Annotated[int | None, typer.Option()] = None,
+    max_amount: Annotated[str | None, typer.Option()] = None,
+    retry_policies: Annotated[Path | None, typer.Option()] = None,
+) -> None:
+    """The public HTTP API."""
+    import uvicorn
+
+    from withdraw_service.api.app import create_app
+
+    settings = load_settings(
+        api_host=host,
+        api_port=port,
+        environment=environment,
+        database_url=database_url,
+        temporal_address=temporal_address,
+        temporal_namespace=temporal_namespace,
+        task_queue=task_queue,
+        api_wait_seconds=api_wait_seconds,
+        otp_timeout_seconds=otp_timeout_seconds,
+        otp_max_attempts=otp_max_attempts,
+        max_amount=max_amount,
+        retry_policies=retry_policies,
+    )
+    _logging()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def worker(
+    environment: Environment = None,
+    database_url: DatabaseUrl = None,
+    temporal_address: TemporalAddress = None,
+    temporal_namespace: Namespace = None,
+    task_queue: TaskQueue = None,
+    sim_url: SimUrl = None,
+    metrics_port: Annotated[int | None, typer.Option(help="SDK metrics port")] = None,
+) -> None:
+    """The Temporal worker: WithdrawWorkflow and its activities."""
+    from withdraw_service.worker import run_worker
+
+    settings = load_settings(
+        environment=environment,
+        database_url=database_url,
+        temporal_address=temporal_address,
+        temporal_namespace=temporal_namespace,
+        task_queue=task_queue,
+        sim_url=sim_url,
+        worker_metrics_port=metrics_port,
+    )
+    settings.check_production()
+    _logging()
+    asyncio.run(_run_until_signal(run_worker, settings))
+
+
+async def _run_until_signal(run: Any, settings: Settings) -> None:
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await run(settings, stop)
+
+
+@app.command()
+def sim(
+    host: Host = None,
+    port: Port = None,
+    data_dir: DataDir = None,
+    state_file: Annotated[
+        Path | None, typer.Option(help="default: DATA_DIR/sim-state.json")
+    ] = None,
+) -> None:
+    """The simulated external services (Session, Flex, Transfer, Checker, DriveWealth)."""
+    import uvicorn
+
+    from withdraw_service.sim.app import create_sim_app
+    from withdraw_service.sim.config import SimConfig
+
+    settings = load_settings(sim_host=host, sim_port=port, data_dir=data_dir)
+    config = SimConfig(
+        state_file=state_file or settings.data_dir / "sim-state.json",
+        dw_client_id=settings.dw_client_id,
+        dw_client_secret=settings.dw_client_secret.get_secret_value(),
+        dw_app_key=settings.dw_app_key.get_secret_value(),
+    )
+    uvicorn.run(
+        create_sim_app(config),
+        host=settings.sim_host,
+        port=settings.sim_port,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+    )
+
+
+@app.command()
+def token(
+    user_id: Annotated[str, typer.Argument(help="the customer's user id (the token's sub)")],
+    role: Annotated[list[str] | None, typer.Option(help="customer (default) and/or ops")] = None,
+    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
+) -> None:
+    """Print a bearer token signed with the configured WITHDRAW_JWT_SECRET."""
+    from withdraw_service.api.auth import mint_token
+
+    settings = load_settings()
+    roles = role or ["customer"]
+    typer.echo(mint_token(settings.jwt_secret.get_secret_value(), user_id, roles, ttl))
+
+
+@app.command()
+def demo(
+    api_url: Annotated[str, typer.Option()] = "http://127.0.0.1:8000",
+    sim_url: SimUrl = None,
+    user_id: Annotated[str, typer.Option()] = "user-1001",
+    amount: Annotated[str, typer.Option()] = "150.00",
+    product_number: Annotated[str, typer.Option()] = "ACC-0001",
+) -> None:
+    """Walk one withdrawal through a running stack, printing each step and the final ledger."""
+    from withdraw_service.demo import run_demo
+
+    settings = load_settings(sim_url=sim_url)
+    raise typer.Exit(run_demo(settings, api_url, user_id, amount, product_number))
+
+
+@app.command()
+def migrate(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+    """Bring the database to the newest schema."""
+    from withdraw_service.persistence.db import migrate as upgrade
+
+    settings = load_settings(database_url=database_url, data_dir=data_dir)
+    upgrade(settings.effective_database_url)
+    typer.echo("database is at the newest schema")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,91 @@
+"""Per-activity timeouts and retry policies in the seed's YAML shape (CONTRACT section 7).
+
+They travel inside the workflow's input, so a running withdrawal keeps the policies it started
+with even when the file changes, and the workflow never reads a file.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+
+ACTIVITY_NAMES = (
+    "validateUser",
+    "checkRestrictions",
+    "initiateTransfer",
+    "finalizeTransfer",
+    "verifyTransferStatus",
+    "getDwToken",
+    "createDwRedemption",
+    "saveToDb",
+    "rollbackTransfer",
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_TIMEDELTA = TypeAdapter(timedelta)
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`10s`, `2m`, `500ms`, `1h`, a number of seconds, or a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        try:  # ISO 8601 ("PT30S"): how a timedelta comes back from JSON, e.g. workflow input
+            return _TIMEDELTA.validate_python(value)
+        except ValidationError:
+            pass
+    raise ValueError(f"not a duration: {value!r} (use e.g. 10s, 2m, 500ms)")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class RetryPolicySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    initial_interval: Duration = Field(default=timedelta(seconds=1), alias="initialInterval")
+    backoff_coefficient: float = Field(default=2.0, ge=1.0, alias="backoffCoefficient")
+    maximum_interval: Duration | None = Field(default=None, alias="maximumInterval")
+    maximum_attempts: int = Field(default=1, ge=0, alias="maximumAttempts")
+    non_retryable_error_types: tuple[str, ...] = Field(default=(), alias="nonRetryableErrorTypes")
+
+
+class ActivityPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    start_to_close_timeout: Duration = Field(alias="startToCloseTimeout")
+    retry_policy: RetryPolicySpec = Field(default_factory=RetryPolicySpec, alias="retryPolicy")
+
+
+class TransferVerification(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    interval: Duration = timedelta(seconds=30)
+    max_attempts: int = Field(default=10, ge=1, alias="maxAttempts")
+
+
+class RetryPolicies(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    activities: dict[str, ActivityPolicy]
+    transfer_verification: TransferVerification = Field(
+        default_factory=TransferVerification, alias="transferVerification"
+    )
+
+    def model_post_init(self, __context: Any) -> None:
+        missing = [name for name in ACTIVITY_NAMES if name not in self.activities]
+        unknown = [name for name in self.activities if name not in ACTIVITY_NAMES]
+        if missing or unknown:
+            raise ValueError(f"retry policies: missing {missing}, unknown {unknown}")
+
+    def of(self, activity_name: str) -> ActivityPolicy:
+        return self.activities[activity_name]

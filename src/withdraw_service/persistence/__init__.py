@@ -1,0 +1,1 @@
+"""The application database: withdrawals and their history, behind a repository."""

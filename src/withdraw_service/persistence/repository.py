@@ -1,0 +1,145 @@
+"""Withdrawals and their history in the application database.
+
+Every write is idempotent, because its caller is a Temporal activity that may run again: a state
+snapshot is an upsert, and history rows are keyed by (workflow, position in the history).
+Synchronous on purpose (SQLAlchemy's sync engine); async callers use `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from withdraw_service.domain.statuses import WithdrawStatus
+from withdraw_service.domain.withdrawal import HistoryEntry, WithdrawState
+from withdraw_service.persistence.tables import WithdrawalHistoryRow, WithdrawalRow
+
+
+class AccountBusy(Exception):
+    """Another withdrawal of the same brokerage account is in flight."""
+
+
+class WithdrawalRepository:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def save(self, state: WithdrawState, dw_account_id: str | None = None) -> None:
+        """Upsert the snapshot and add the history rows not yet stored, in one transaction.
+
+        A terminal status releases the brokerage account for the next withdrawal.
+        """
+        with self._sessions.begin() as session:
+            row = session.get(WithdrawalRow, state.workflow_id, with_for_update=True)
+            if row is None:
+                row = WithdrawalRow(workflow_id=state.workflow_id, created_at=state.created_at)
+                session.add(row)
+            _copy_state(row, state)
+            if dw_account_id:
+                row.dw_account_id = dw_account_id
+            if state.status.is_terminal:
+                row.active_account = None
+            stored = set(
+                session.scalars(
+                    select(WithdrawalHistoryRow.seq).where(
+                        WithdrawalHistoryRow.workflow_id == state.workflow_id
+                    )
+                )
+            )
+            for seq, entry in enumerate(state.history):
+                if seq not in stored:
+                    session.add(
+                        WithdrawalHistoryRow(
+                            workflow_id=state.workflow_id,
+                            seq=seq,
+                            status=entry.status.value,
+                            at=entry.at,
+                        )
+                    )
+
+    def claim_account(self, workflow_id: str, dw_account_id: str) -> None:
+        """Mark the account busy with this withdrawal; raise AccountBusy if another holds it.
+
+        The unique constraint decides, so two workers racing cannot both win.
+        """
+        try:
+            with self._sessions.begin() as session:
+                session.execute(
+                    update(WithdrawalRow)
+                    .where(WithdrawalRow.workflow_id == workflow_id)
+                    .values(active_account=dw_account_id, dw_account_id=dw_account_id)
+                )
+        except IntegrityError:
+            raise AccountBusy(dw_account_id) from None
+
+    def get(self, workflow_id: str) -> WithdrawState | None:
+        with self._sessions() as session:
+            row = session.get(WithdrawalRow, workflow_id)
+            if row is None:
+                return None
+            return _to_state(row, _history(session, workflow_id))
+
+    def list_for_user(self, user_id: str, limit: int = 20) -> Sequence[WithdrawState]:
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(WithdrawalRow)
+                .where(WithdrawalRow.user_id == user_id)
+                .order_by(WithdrawalRow.created_at.desc(), WithdrawalRow.workflow_id.desc())
+                .limit(limit)
+            ).all()
+            return [_to_state(row, _history(session, row.workflow_id)) for row in rows]
+
+
+def _copy_state(row: WithdrawalRow, state: WithdrawState) -> None:
+    row.correlation_id = state.correlation_id
+    row.user_id = state.user_id
+    row.status = state.status.value
+    row.amount = state.amount
+    row.currency = state.currency
+    row.product_number = state.product_number
+    row.authorisation_id = state.authorisation_id
+    row.otp_expires_at = state.otp_expires_at
+    row.transfer_reference_number = state.transfer_reference_number
+    row.dw_redemption_id = state.dw_redemption_id
+    row.failure_code = state.failure_code
+    row.failure_reason = state.failure_reason
+    row.updated_at = state.updated_at
+
+
+def _history(session: Session, workflow_id: str) -> list[HistoryEntry]:
+    rows = session.scalars(
+        select(WithdrawalHistoryRow)
+        .where(WithdrawalHistoryRow.workflow_id == workflow_id)
+        .order_by(WithdrawalHistoryRow.seq)
+    )
+    return [HistoryEntry(status=WithdrawStatus(r.status), at=_utc(r.at)) for r in rows]
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored here is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _to_state(row: WithdrawalRow, history: list[HistoryEntry]) -> WithdrawState:
+    return WithdrawState(
+        workflow_id=row.workflow_id,
+        correlation_id=row.correlation_id,
+        user_id=row.user_id,
+        status=WithdrawStatus(row.status),
+        amount=row.amount,
+        currency=row.currency,
+        product_number=row.product_number,
+        authorisation_id=row.authorisation_id,
+        otp_expires_at=_utc(row.otp_expires_at) if row.otp_expires_at else None,
+        transfer_reference_number=row.transfer_reference_number,
+        dw_redemption_id=row.dw_redemption_id,
+        failure_code=row.failure_code,
+        failure_reason=row.failure_reason,
+        history=history,
+        created_at=_utc(row.created_at),
+        updated_at=_utc(row.updated_at),
+    )

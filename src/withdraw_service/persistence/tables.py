@@ -1,0 +1,50 @@
+"""SQLAlchemy 2 tables. Alembic migrations under `migrations/` create them; keep both in step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import DateTime, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class WithdrawalRow(Base):
+    __tablename__ = "withdrawals"
+
+    workflow_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    correlation_id: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(40), index=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    product_number: Mapped[str] = mapped_column(String(64))
+    dw_account_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The one-in-flight rule: set while the withdrawal is in flight, NULL once it ends. The
+    # unique constraint (NULLs never collide) is what refuses a second withdrawal, not a read.
+    active_account: Mapped[str | None] = mapped_column(String(64), unique=True)
+    authorisation_id: Mapped[str | None] = mapped_column(String(64))
+    otp_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    transfer_reference_number: Mapped[str | None] = mapped_column(String(64))
+    dw_redemption_id: Mapped[str | None] = mapped_column(String(128))
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WithdrawalHistoryRow(Base):
+    __tablename__ = "withdrawal_history"
+    __table_args__ = (UniqueConstraint("workflow_id", "seq", name="uq_history_workflow_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("withdrawals.workflow_id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,93 @@
+"""The one settings object: read from `WITHDRAW_*` environment variables (or `--flags`) once, at
+startup, by the entry point, then passed to whatever needs it. Nothing here runs at import.
+
+It must never hold a default that is unsafe outside development: `check_production()` refuses
+the dev-only JWT secret.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """CONTRACT section 7, plus the wiring the embedded stack needs."""
+
+    model_config = SettingsConfigDict(env_prefix="WITHDRAW_", extra="ignore", frozen=True)
+
+    environment: Literal["dev", "production"] = "production"
+    data_dir: Path = Path(".data")
+    database_url: str | None = None
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    task_queue: str = "WITHDRAW_TASK_QUEUE"
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    otp_timeout_seconds: int = Field(default=300, gt=0)
+    otp_max_attempts: int = Field(default=3, gt=0)
+    api_wait_seconds: float = Field(default=20.0, gt=0)
+    max_amount: Decimal = Decimal("250000.00")
+    retry_policies: Path = Path("config/retry-policies.yaml")
+    restriction_start_date: date = date(2020, 1, 1)
+    workflow_execution_timeout_seconds: int = Field(default=3600, gt=0)
+
+    sim_url: str = "http://127.0.0.1:8100"
+    session_url: str | None = None
+    flex_url: str | None = None
+    transfer_url: str | None = None
+    transfer_checker_url: str | None = None
+    drivewealth_url: str | None = None
+    dw_client_id: str = "sim-dw-client"
+    dw_client_secret: SecretStr = SecretStr("sim-dw-secret")
+    dw_app_key: SecretStr = SecretStr("sim-dw-app-key")
+    dw_redemption_type: Literal["ACH", "WIRE", "CASH_TRANSFER", "BULK_FUNDING"] = "CASH_TRANSFER"
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    sim_host: str = "127.0.0.1"
+    sim_port: int = 8100
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    worker_metrics_port: int = 9464
+
+    @property
+    def is_dev(self) -> bool:
+        return self.environment == "dev"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'withdraw.db'}"
+
+    @property
+    def effective_temporal_address(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    def service_url(self, service: str) -> str:
+        """Base URL of one external service; the simulators serve each under a path prefix."""
+        explicit = {
+            "session": self.session_url,
+            "flex": self.flex_url,
+            "transfer": self.transfer_url,
+            "transfer-checker": self.transfer_checker_url,
+            "drivewealth": self.drivewealth_url,
+        }[service]
+        return explicit or f"{self.sim_url.rstrip('/')}/{service}"
+
+    def check_production(self) -> None:
+        """Refuse to run a real deployment with the dev-only or an empty secret."""
+        if self.is_dev:
+            return
+        secret = self.jwt_secret.get_secret_value()
+        if not secret or secret == DEV_JWT_SECRET or len(secret) < 32:
+            raise ValueError(
+                "WITHDRAW_JWT_SECRET must be set to a secret of 32+ characters outside dev mode "
+                "(WITHDRAW_ENVIRONMENT=dev runs with the dev-only secret)"
+            )

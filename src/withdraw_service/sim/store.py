@@ -1,0 +1,169 @@
+"""The simulator's state holder: one lock, atomic JSON persistence, lookups and the ledger.
+
+Every change happens while `lock` is held and ends with `save()`, which writes the whole
+state to a temporary file and renames it over `state_file`, so a crash leaves either the
+old or the new state, never half of one. Loading happens once, when the store is built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from withdraw_service.sim.config import SimConfig
+from withdraw_service.sim.faults import CallTarget, all_operations, take_fault
+from withdraw_service.sim.money import money_text
+from withdraw_service.sim.state import Fault, SimState, SimUser, StoredAnswer, Transfer, demo_users
+
+
+def fresh_state() -> SimState:
+    """An empty ledger with the demo customers and every call counter at zero."""
+    state = SimState()
+    for user in demo_users():
+        state.users[user.user_id] = user
+    state.calls = dict.fromkeys(all_operations(), 0)
+    return state
+
+
+def load_state(path: Path) -> SimState | None:
+    """The state saved at `path`, or None when there is none yet."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        return SimState.model_validate_json(text)
+    except ValidationError as exc:
+        # Refuse to start rather than silently re-seed and lose a ledger someone relies on.
+        raise RuntimeError(f"simulator state file {path} is not valid: {exc}") from exc
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one rename (no fsync: a process crash is the concern)."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+class SimStore:
+    """The state of one simulator app, guarded by one asyncio lock."""
+
+    def __init__(self, config: SimConfig, rng: random.Random | None = None) -> None:
+        self.config = config
+        self.rng = rng or random.Random()
+        self.lock = asyncio.Lock()
+        loaded = None
+        if config.state_file is not None:
+            config.state_file.parent.mkdir(parents=True, exist_ok=True)
+            loaded = load_state(config.state_file)
+        self.state = loaded if loaded is not None else fresh_state()
+        if loaded is None and config.state_file is not None:
+            write_atomically(config.state_file, self.state.model_dump_json())
+
+    async def save(self) -> None:
+        """Persist the whole state; call it while holding `lock`, after every change."""
+        if self.config.state_file is None:
+            return
+        text = self.state.model_dump_json()
+        await asyncio.to_thread(write_atomically, self.config.state_file, text)
+
+    async def reset(self) -> None:
+        """Forget everything and re-seed the demo customers."""
+        async with self.lock:
+            self.state = fresh_state()
+            await self.save()
+
+    async def begin_call(self, target: CallTarget, modes: frozenset[str]) -> Fault | None:
+        """Count a business call and take the fault that hits it, if any."""
+        async with self.lock:
+            self.state.calls[target.key] = self.state.calls.get(target.key, 0) + 1
+            fault = take_fault(self.state.faults, target, modes, self.rng)
+            await self.save()
+        return fault
+
+    # Lookups: reads need no lock, as no change is ever half-done between two awaits.
+
+    def user_by_pin(self, pin: str) -> SimUser | None:
+        return next((u for u in self.state.users.values() if u.pin == pin), None)
+
+    def user_by_account_no(self, account_no: str) -> SimUser | None:
+        return next((u for u in self.state.users.values() if u.dw_account_no == account_no), None)
+
+    def user_by_account_id(self, account_id: str) -> SimUser | None:
+        return next((u for u in self.state.users.values() if u.dw_account_id == account_id), None)
+
+    def transfer_by_reference(self, reference_number: str) -> Transfer | None:
+        return next(
+            (t for t in self.state.transfers.values() if t.reference_number == reference_number),
+            None,
+        )
+
+    def transfer_by_correlation(self, correlation_id: str) -> Transfer | None:
+        """The latest transfer initiated under `correlation_id`."""
+        found = [t for t in self.state.transfers.values() if t.correlation_id == correlation_id]
+        return found[-1] if found else None
+
+    def target_for_user(self, service: str, operation: str, user_id: str | None) -> CallTarget:
+        user = self.state.users.get(user_id) if user_id is not None else None
+        account_no = user.dw_account_no if user is not None else None
+        return CallTarget(service, operation, user_id, account_no)
+
+    def target_for_account(
+        self, service: str, operation: str, account_no: str | None
+    ) -> CallTarget:
+        user = self.user_by_account_no(account_no) if account_no is not None else None
+        user_id = user.user_id if user is not None else None
+        return CallTarget(service, operation, user_id, account_no)
+
+    # Idempotency: the first answer under a key is kept verbatim.
+
+    def replay(self, scope: str, key: str) -> StoredAnswer | None:
+        return self.state.idempotency.get(f"{scope}:{key}")
+
+    def remember(self, scope: str, key: str, status_code: int, body: str) -> None:
+        self.state.idempotency[f"{scope}:{key}"] = StoredAnswer(status_code=status_code, body=body)
+
+    def ledger(self) -> dict[str, object]:
+        """`GET /_sim/ledger`, in exactly the contract's shape."""
+        state = self.state
+        return {
+            "transfers": [
+                {
+                    "referenceNumber": t.reference_number,
+                    "authorisationId": t.authorisation_id,
+                    "correlationId": t.correlation_id,
+                    "amount": money_text(t.amount),
+                    "status": t.status,
+                }
+                for t in state.transfers.values()
+            ],
+            "reversals": [
+                {
+                    "referenceNumber": r.reference_number,
+                    "correlationId": r.correlation_id,
+                    "amount": money_text(r.amount),
+                    "status": r.status,
+                }
+                for r in state.reversals
+            ],
+            "redemptions": [
+                {
+                    "id": r.id,
+                    "accountNo": r.account_no,
+                    "correlationId": r.correlation_id,
+                    "amount": money_text(r.amount),
+                    "status": r.status,
+                }
+                for r in state.redemptions.values()
+            ],
+            "accounts": [
+                {"dwAccountNo": u.dw_account_no, "cashBalance": money_text(u.cash_balance)}
+                for u in state.users.values()
+                if u.dw_account_no is not None
+            ],
+            "calls": dict(state.calls),
+        }

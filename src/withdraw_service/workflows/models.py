@@ -1,0 +1,48 @@
+"""The withdraw workflow's input, its updates' arguments and answers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+from temporalio.common import SearchAttributeKey
+
+from withdraw_service.domain.policies import RetryPolicies
+from withdraw_service.domain.withdrawal import WithdrawState
+
+WORKFLOW_NAME = "WithdrawWorkflow"
+WORKFLOW_ID_PREFIX = "WITHDRAW-"
+
+CORRELATION_ID = SearchAttributeKey.for_keyword("CorrelationId")
+USER_ID = SearchAttributeKey.for_keyword("UserId")
+WITHDRAW_STATUS = SearchAttributeKey.for_keyword("WithdrawStatus")
+SEARCH_ATTRIBUTES = (CORRELATION_ID, USER_ID, WITHDRAW_STATUS)
+
+
+class WithdrawInput(BaseModel):
+    correlation_id: str
+    user_id: str
+    amount: Decimal
+    product_number: str
+    frontend_sima_ready: bool = False
+    otp_timeout_seconds: int = Field(default=300, gt=0)
+    otp_max_attempts: int = Field(default=3, gt=0)
+    policies: RetryPolicies
+
+
+class OtpSubmission(BaseModel):
+    otp_code: str
+    sima_stan: str | None = None
+
+
+class OtpVerdict(StrEnum):
+    ACCEPTED = "ACCEPTED"
+    INVALID = "INVALID"
+    EXPIRED = "EXPIRED"
+
+
+class OtpResult(BaseModel):
+    verdict: OtpVerdict
+    attempts_remaining: int
+    state: WithdrawState
