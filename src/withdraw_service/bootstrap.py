@@ -71,6 +71,7 @@ def build_activities(
         ),
         repository=repository,
         redemption_type=settings.dw_redemption_type,
+        restriction_start=settings.restriction_start_date,
     )
 
 

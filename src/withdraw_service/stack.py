@@ -52,7 +52,7 @@ def temporal_server_args(settings: Settings) -> list[str]:
         "--db-filename", str(data / "temporal.db"),
         "--sqlite-pragma", "journal_mode=wal",
         "--sqlite-pragma", "synchronous=normal",
-        "--log-level", "warn",
+        "--log-level", "error",
     ]  # fmt: skip
     for key in SEARCH_ATTRIBUTES:
         args += ["--search-attribute", f"{key.name}=Keyword"]

@@ -8,6 +8,7 @@ Never logs or returns an OTP, a token or a full account number.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 from temporalio import activity
@@ -58,6 +59,7 @@ class WithdrawActivities:
         drivewealth: DriveWealth,
         repository: WithdrawalRepository,
         redemption_type: str = "CASH_TRANSFER",
+        restriction_start: date = date(2020, 1, 1),
     ) -> None:
         self._users = users
         self._transfers = transfers
@@ -66,6 +68,7 @@ class WithdrawActivities:
         self._repository = repository
         self._tokens = DwTokenCache(drivewealth)
         self._redemption_type = redemption_type
+        self._restriction_start = datetime.combine(restriction_start, time.min, tzinfo=UTC)
 
     @activity.defn(name="validateUser")
     async def validate_user(self, request: ValidateUserInput) -> UserContext:
@@ -96,6 +99,17 @@ class WithdrawActivities:
                 errors.WITHDRAW_RESTRICTED,
                 "another withdrawal of this brokerage account is in flight",
             ) from None
+        unresolved = await asyncio.to_thread(
+            self._repository.has_unresolved,
+            request.dw_account_id,
+            self._restriction_start,
+            request.workflow_id,
+        )
+        if unresolved:
+            raise errors.business_error(
+                errors.WITHDRAW_RESTRICTED,
+                "an earlier withdrawal of this brokerage account is still unresolved",
+            )
         cash = await self._cash_available(request.dw_account_id)
         if cash < request.amount:
             raise errors.business_error(

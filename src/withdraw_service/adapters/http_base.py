@@ -51,7 +51,13 @@ class JsonServiceClient:
         status = response.status_code
         if status < 400:
             # Numbers become Decimal, never float: DriveWealth answers amounts as JSON numbers.
-            return json.loads(response.content, parse_float=Decimal)
+            try:
+                return json.loads(response.content, parse_float=Decimal)
+            except ValueError:
+                # It answered success but we cannot read what it did: treat as unknown.
+                raise UpstreamUnknownOutcome(self.service, operation, "unreadable answer") from None
+        if status in (408, 429):
+            raise UpstreamUnavailableError(self.service, operation, f"HTTP {status}")
         if status == 504:
             raise UpstreamUnknownOutcome(self.service, operation, "gateway timeout")
         if status >= 500:
@@ -63,11 +69,12 @@ class JsonServiceClient:
         if status == 404:
             raise UpstreamNotFound(self.service, operation, code)
         remaining = body.get("attemptsRemaining")
+        # Only the error code travels on: an upstream's message could hold an account number.
         raise UpstreamRefused(
             self.service,
             operation,
             code,
-            str(body.get("message", ""))[:200],
+            f"HTTP {status}",
             attempts_remaining=int(remaining) if isinstance(remaining, int) else None,
         )
 

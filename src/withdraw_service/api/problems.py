@@ -38,14 +38,14 @@ _TITLES = {
 }
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(status: int, code: str, detail: str, /, **extra: Any) -> JSONResponse:
     body = {
+        **extra,
         "type": f"urn:withdraw-service:problem:{code.lower().replace('_', '-')}",
         "title": _TITLES.get(code, code.replace("_", " ").capitalize()),
         "status": status,
         "detail": detail,
         "code": code,
-        **extra,
     }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(

@@ -110,5 +110,5 @@ def _raise_if_refused(state: WithdrawState) -> None:
             state.failure_reason or state.status.value,
             workflowId=state.workflow_id,
             correlationId=state.correlation_id,
-            status=state.status.value,
+            withdrawStatus=state.status.value,
         )

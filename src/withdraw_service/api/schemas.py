@@ -7,13 +7,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class InitiateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    amount: Decimal | str | int = Field(description='USD, e.g. "150.00"; at most 2 decimals')
+    amount: Decimal | str | StrictInt = Field(description='USD, e.g. "150.00"; at most 2 decimals')
     product_number: str = Field(
         alias="productNumber", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$"
     )

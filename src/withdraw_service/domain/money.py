@@ -32,10 +32,10 @@ def parse_amount(value: object, maximum: Decimal) -> Decimal:
         raise AmountError("amount is not a number")
     if amount <= 0:
         raise AmountError("amount must be positive")
+    if amount > maximum:  # before quantize: a 30-digit figure would overflow it
+        raise AmountError(f"amount is above the maximum of {maximum:.2f}")
     if amount != amount.quantize(CENT):
         raise AmountError("amount has more than 2 decimals")
-    if amount > maximum:
-        raise AmountError(f"amount is above the maximum of {maximum:.2f}")
     return amount.quantize(CENT)
 
 

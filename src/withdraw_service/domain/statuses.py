@@ -44,3 +44,9 @@ IN_FLIGHT = frozenset(
     }
 )
 TERMINAL = frozenset(set(WithdrawStatus) - IN_FLIGHT)
+
+# Ended with the money not settled either way: an operator task is open. A later withdrawal of
+# the same account is restricted until it is resolved.
+UNRESOLVED = frozenset(
+    {WithdrawStatus.MANUAL_REVIEW_REQUIRED, WithdrawStatus.MANUAL_COMPENSATION_REQUIRED}
+)

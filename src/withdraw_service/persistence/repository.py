@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import CursorResult, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from withdraw_service.domain.statuses import WithdrawStatus
+from withdraw_service.domain.statuses import UNRESOLVED, WithdrawStatus
 from withdraw_service.domain.withdrawal import HistoryEntry, WithdrawState
 from withdraw_service.persistence.tables import WithdrawalHistoryRow, WithdrawalRow
 
@@ -36,7 +37,9 @@ class WithdrawalRepository:
         with self._sessions.begin() as session:
             row = session.get(WithdrawalRow, state.workflow_id, with_for_update=True)
             if row is None:
-                row = WithdrawalRow(workflow_id=state.workflow_id, created_at=state.created_at)
+                row = WithdrawalRow(
+                    workflow_id=state.workflow_id, created_at=_as_utc(state.created_at)
+                )
                 session.add(row)
             _copy_state(row, state)
             if dw_account_id:
@@ -57,7 +60,7 @@ class WithdrawalRepository:
                             workflow_id=state.workflow_id,
                             seq=seq,
                             status=entry.status.value,
-                            at=entry.at,
+                            at=_as_utc(entry.at),
                         )
                     )
 
@@ -68,13 +71,32 @@ class WithdrawalRepository:
         """
         try:
             with self._sessions.begin() as session:
-                session.execute(
+                result = session.execute(
                     update(WithdrawalRow)
                     .where(WithdrawalRow.workflow_id == workflow_id)
                     .values(active_account=dw_account_id, dw_account_id=dw_account_id)
                 )
+                claimed = cast(CursorResult[Any], result).rowcount
         except IntegrityError:
             raise AccountBusy(dw_account_id) from None
+        if claimed != 1:
+            raise LookupError(f"withdrawal {workflow_id} is not saved yet; nothing to claim")
+
+    def has_unresolved(self, dw_account_id: str, since: datetime, other_than: str) -> bool:
+        """Whether an earlier withdrawal of the account, created since `since`, ended with
+        its money unresolved (an operator task is open): the seed's pending/failed rule."""
+        with self._sessions() as session:
+            found = session.scalar(
+                select(WithdrawalRow.workflow_id)
+                .where(
+                    WithdrawalRow.dw_account_id == dw_account_id,
+                    WithdrawalRow.workflow_id != other_than,
+                    WithdrawalRow.created_at >= _as_utc(since),
+                    WithdrawalRow.status.in_([s.value for s in UNRESOLVED]),
+                )
+                .limit(1)
+            )
+            return found is not None
 
     def get(self, workflow_id: str) -> WithdrawState | None:
         with self._sessions() as session:
@@ -102,12 +124,12 @@ def _copy_state(row: WithdrawalRow, state: WithdrawState) -> None:
     row.currency = state.currency
     row.product_number = state.product_number
     row.authorisation_id = state.authorisation_id
-    row.otp_expires_at = state.otp_expires_at
+    row.otp_expires_at = _as_utc(state.otp_expires_at) if state.otp_expires_at else None
     row.transfer_reference_number = state.transfer_reference_number
     row.dw_redemption_id = state.dw_redemption_id
     row.failure_code = state.failure_code
     row.failure_reason = state.failure_reason
-    row.updated_at = state.updated_at
+    row.updated_at = _as_utc(state.updated_at)
 
 
 def _history(session: Session, workflow_id: str) -> list[HistoryEntry]:
@@ -117,6 +139,11 @@ def _history(session: Session, workflow_id: str) -> list[HistoryEntry]:
         .order_by(WithdrawalHistoryRow.seq)
     )
     return [HistoryEntry(status=WithdrawStatus(r.status), at=_utc(r.at)) for r in rows]
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite drops the offset on write: store every instant as UTC so it reads back the same.
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _utc(value: datetime) -> datetime:

@@ -82,7 +82,7 @@ class WithdrawWorkflow:
 
     @workflow.run
     async def run(self, request: WithdrawInput) -> WithdrawState:
-        await self._save()
+        await self._save(self._state)
         try:
             user = await self._validate_and_reserve()
             await self._initiate_transfer()
@@ -329,20 +329,22 @@ class WithdrawWorkflow:
         self._otp = None
 
     async def _transition(self, status: WithdrawStatus, **changes: Any) -> None:
+        """Persist the new status with its history row first, then make it visible: no
+        answer, query or search ever shows a status the database does not have yet."""
         now = workflow.now()
-        for field, value in changes.items():
-            setattr(self._state, field, value)
-        self._state.status = status
-        self._state.updated_at = now
-        self._state.history.append(HistoryEntry(status=status, at=now))
+        state = self._state.model_copy(deep=True, update=changes)
+        state.status = status
+        state.updated_at = now
+        state.history.append(HistoryEntry(status=status, at=now))
+        await self._save(state)
+        self._state = state
         workflow.upsert_search_attributes([WITHDRAW_STATUS.value_set(status.value)])
-        await self._save()
 
-    async def _save(self) -> None:
+    async def _save(self, state: WithdrawState) -> None:
         await self._activity(
             WithdrawActivities.save_to_db,
             "saveToDb",
-            SaveToDbInput(state=self._state, dw_account_id=self._dw_account_id),
+            SaveToDbInput(state=state, dw_account_id=self._dw_account_id),
         )
 
     def _key(self, step: str) -> str:

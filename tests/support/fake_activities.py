@@ -1,0 +1,143 @@
+"""Fake activities registered under the real activity names, so the real workflow runs against
+scripted outcomes. Each test tells the fake what each step should answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from withdraw_service.activities import errors
+from withdraw_service.activities.models import (
+    AuthorisationResult,
+    CheckRestrictionsInput,
+    CreateDwRedemptionInput,
+    DwRedemptionResult,
+    DwTokenResult,
+    FinalizeOutcome,
+    FinalizeTransferInput,
+    FinalizeTransferResult,
+    InitiateTransferInput,
+    RollbackTransferInput,
+    SaveToDbInput,
+    UserContext,
+    ValidateUserInput,
+    VerifyTransferStatusInput,
+    VerifyTransferStatusResult,
+)
+from withdraw_service.domain.withdrawal import WithdrawState
+
+GOOD_OTP = "123456"
+
+
+@dataclass
+class FakeActivities:
+    user_error: str | None = None
+    restriction_error: str | None = None
+    initiate_error: str | None = None
+    finalize_outcomes: list[FinalizeOutcome | str] = field(default_factory=list)
+    verify_statuses: list[str] = field(default_factory=list)
+    token_error: str | None = None
+    redemption_error: str | None = None
+    rollback_error: str | None = None
+    saved: list[WithdrawState] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+
+    def all(self) -> list[object]:
+        return [
+            self.validate_user,
+            self.check_restrictions,
+            self.initiate_transfer,
+            self.finalize_transfer,
+            self.verify_transfer_status,
+            self.get_dw_token,
+            self.create_dw_redemption,
+            self.save_to_db,
+            self.rollback_transfer,
+        ]
+
+    @activity.defn(name="validateUser")
+    async def validate_user(self, request: ValidateUserInput) -> UserContext:
+        self.calls.append("validateUser")
+        _maybe_fail(self.user_error)
+        return UserContext(
+            user_id=request.user_id,
+            customer_name="Ada",
+            dw_account_no="DWAA001001",
+            dw_account_id="acc-1001",
+        )
+
+    @activity.defn(name="checkRestrictions")
+    async def check_restrictions(self, request: CheckRestrictionsInput) -> None:
+        self.calls.append("checkRestrictions")
+        _maybe_fail(self.restriction_error)
+
+    @activity.defn(name="initiateTransfer")
+    async def initiate_transfer(self, request: InitiateTransferInput) -> AuthorisationResult:
+        self.calls.append("initiateTransfer")
+        self.keys.append(request.idempotency_key)
+        _maybe_fail(self.initiate_error)
+        return AuthorisationResult(
+            authorisation_id="auth-1",
+            reference_number="TRF0000000001",
+            expiry_time=datetime.now(UTC) + timedelta(minutes=5),
+        )
+
+    @activity.defn(name="finalizeTransfer")
+    async def finalize_transfer(self, request: FinalizeTransferInput) -> FinalizeTransferResult:
+        self.calls.append("finalizeTransfer")
+        self.keys.append(request.idempotency_key)
+        outcome = self.finalize_outcomes.pop(0) if self.finalize_outcomes else None
+        if outcome is None:
+            outcome = (
+                FinalizeOutcome.SUCCESS
+                if request.otp_code == GOOD_OTP
+                else FinalizeOutcome.OTP_INVALID
+            )
+        if outcome == errors.TRANSFER_OUTCOME_UNKNOWN:
+            raise errors.business_error(errors.TRANSFER_OUTCOME_UNKNOWN, "timed out")
+        return FinalizeTransferResult(
+            outcome=FinalizeOutcome(outcome),
+            reference_number="TRF0000000001",
+            attempts_remaining=None,
+        )
+
+    @activity.defn(name="verifyTransferStatus")
+    async def verify_transfer_status(
+        self, request: VerifyTransferStatusInput
+    ) -> VerifyTransferStatusResult:
+        self.calls.append("verifyTransferStatus")
+        status = self.verify_statuses.pop(0) if self.verify_statuses else "PENDING"
+        return VerifyTransferStatusResult(status=status)
+
+    @activity.defn(name="getDwToken")
+    async def get_dw_token(self) -> DwTokenResult:
+        self.calls.append("getDwToken")
+        _maybe_fail(self.token_error)
+        return DwTokenResult(expires_at=datetime.now(UTC) + timedelta(hours=1))
+
+    @activity.defn(name="createDwRedemption")
+    async def create_dw_redemption(self, request: CreateDwRedemptionInput) -> DwRedemptionResult:
+        self.calls.append("createDwRedemption")
+        self.keys.append(request.idempotency_key)
+        _maybe_fail(self.redemption_error)
+        return DwRedemptionResult(redemption_id="DWAA001001-R1", status_id=2, status_message="OK")
+
+    @activity.defn(name="saveToDb")
+    async def save_to_db(self, request: SaveToDbInput) -> None:
+        self.saved.append(request.state)
+
+    @activity.defn(name="rollbackTransfer")
+    async def rollback_transfer(self, request: RollbackTransferInput) -> None:
+        self.calls.append("rollbackTransfer")
+        self.keys.append(request.idempotency_key)
+        _maybe_fail(self.rollback_error)
+
+
+def _maybe_fail(error_type: str | None) -> None:
+    if error_type:
+        raise ApplicationError(f"scripted {error_type}", type=error_type, non_retryable=True)

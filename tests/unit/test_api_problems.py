@@ -1,0 +1,83 @@
+"""Problem details (RFC 9457): each error code of the contract answers its HTTP status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from withdraw_service.api import problems
+from withdraw_service.domain import errors
+
+CONTRACT_STATUS = {
+    errors.RequestValidationError: 422,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.WithdrawalNotFound: 404,
+    errors.UserInvalid: 403,
+    errors.WithdrawRestricted: 409,
+    errors.InsufficientFunds: 422,
+    errors.IdempotencyKeyReused: 422,
+    errors.OtpInvalid: 422,
+    errors.OtpExpired: 410,
+    errors.InvalidState: 409,
+    errors.UpstreamUnavailable: 503,
+}
+
+
+def test_the_table_covers_every_error_of_the_tree() -> None:
+    assert set(CONTRACT_STATUS) == set(errors.WithdrawError.__subclasses__())
+
+
+@pytest.fixture(scope="module")
+async def api() -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/raise/{name}")
+    async def _raise(name: str) -> None:
+        kind = next(k for k in CONTRACT_STATUS if k.__name__ == name)
+        raise kind("what happened", workflowId="WITHDRAW-1")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"), list(CONTRACT_STATUS.items()), ids=[k.__name__ for k in CONTRACT_STATUS]
+)
+async def test_each_error_answers_its_contract_status_as_problem_json(
+    api: httpx.AsyncClient, kind: type[errors.WithdrawError], status: int
+) -> None:
+    response = await api.get(f"/raise/{kind.__name__}")
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == kind.code
+    assert body["status"] == status
+    assert body["detail"] == "what happened"
+    assert body["workflowId"] == "WITHDRAW-1"
+    assert body["type"].startswith("urn:withdraw-service:problem:")
+    assert body["title"]
+
+
+def test_problem_bodies_name_the_code_in_type_and_title() -> None:
+    response = problems.problem(422, "OTP_INVALID", "wrong OTP", attemptsRemaining=1)
+    assert response.media_type == "application/problem+json"
+    assert json.loads(bytes(response.body)) == {
+        "type": "urn:withdraw-service:problem:otp-invalid",
+        "title": "Otp invalid",
+        "status": 422,
+        "detail": "wrong OTP",
+        "code": "OTP_INVALID",
+        "attemptsRemaining": 1,
+    }
+
+
+def test_only_a_401_asks_for_a_bearer_token() -> None:
+    assert problems.problem(401, "UNAUTHENTICATED", "x").headers["www-authenticate"] == "Bearer"
+    assert "www-authenticate" not in problems.problem(403, "FORBIDDEN", "x").headers

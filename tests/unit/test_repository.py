@@ -1,0 +1,146 @@
+"""The withdrawals table and its history: idempotent saves, the one-in-flight account claim."""
+
+from __future__ import annotations
+
+from datetime import timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.unit.conftest import T0, MakeState
+from withdraw_service.domain.statuses import WithdrawStatus as S
+from withdraw_service.persistence.repository import AccountBusy, WithdrawalRepository
+from withdraw_service.persistence.tables import WithdrawalHistoryRow
+
+WF_A = "WITHDRAW-aaaaaaaa-0000-0000-0000-000000000001"
+WF_B = "WITHDRAW-bbbbbbbb-0000-0000-0000-000000000002"
+ACCOUNT = "dw-acc-1001"
+
+
+def history_rows(repository: WithdrawalRepository, workflow_id: str) -> int:
+    with repository.engine.connect() as connection:
+        count = connection.scalar(
+            select(func.count())
+            .select_from(WithdrawalHistoryRow)
+            .where(WithdrawalHistoryRow.workflow_id == workflow_id)
+        )
+    return int(count or 0)
+
+
+def test_a_saved_withdrawal_reads_back_as_it_was(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    state = make_state(
+        WF_A,
+        statuses=[S.INITIATED, S.AWAITING_OTP],
+        amount=Decimal("1234.56"),
+        authorisation_id="auth-1",
+        transfer_reference_number="TRF0000000001",
+        otp_expires_at=T0 + timedelta(minutes=5),
+    )
+    repository.save(state, ACCOUNT)
+    assert repository.get(WF_A) == state
+
+
+def test_an_unknown_withdrawal_is_none(repository: WithdrawalRepository) -> None:
+    assert repository.get(WF_A) is None
+
+
+def test_saving_the_same_state_twice_writes_its_history_once(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    state = make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP])
+    repository.save(state)
+    repository.save(state)  # saveToDb retried after a timeout that had gone through
+    assert history_rows(repository, WF_A) == 2
+    assert repository.get(WF_A) == state
+
+
+def test_history_grows_in_order_as_the_withdrawal_moves_on(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    walk = [S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER, S.TRANSFER_COMPLETED]
+    for n in range(1, len(walk) + 1):
+        repository.save(make_state(WF_A, statuses=walk[:n]))
+    saved = repository.get(WF_A)
+    assert saved is not None
+    assert saved.status == S.TRANSFER_COMPLETED
+    assert [h.status for h in saved.history] == walk
+    assert [h.at for h in saved.history] == sorted(h.at for h in saved.history)
+    assert history_rows(repository, WF_A) == 4
+
+
+def test_a_second_in_flight_withdrawal_of_the_same_account_is_refused(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    repository.save(make_state(WF_A))
+    repository.save(make_state(WF_B))
+    repository.claim_account(WF_A, ACCOUNT)
+    repository.claim_account(WF_A, ACCOUNT)  # the same withdrawal retrying its check
+    with pytest.raises(AccountBusy):
+        repository.claim_account(WF_B, ACCOUNT)
+    repository.claim_account(WF_B, "dw-acc-other")  # other accounts are not affected
+
+
+@pytest.mark.parametrize("terminal", [S.COMPLETED, S.CANCELLED, S.OTP_TIMEOUT, S.COMPENSATED])
+def test_a_terminal_status_frees_the_account(
+    repository: WithdrawalRepository, make_state: MakeState, terminal: S
+) -> None:
+    repository.save(make_state(WF_A))
+    repository.save(make_state(WF_B))
+    repository.claim_account(WF_A, ACCOUNT)
+    repository.save(make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP]), ACCOUNT)
+    with pytest.raises(AccountBusy):  # still in flight
+        repository.claim_account(WF_B, ACCOUNT)
+    repository.save(make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP, terminal]), ACCOUNT)
+    repository.claim_account(WF_B, ACCOUNT)
+
+
+def test_list_for_user_is_newest_first_and_only_the_users_own(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    for i in range(3):
+        repository.save(
+            make_state(
+                f"WITHDRAW-{i:08d}-0000-0000-0000-000000000000",
+                created_at=T0 + timedelta(minutes=i),
+            )
+        )
+    repository.save(make_state(WF_B, user_id="someone-else", created_at=T0 + timedelta(hours=1)))
+    listed = repository.list_for_user("user-1001")
+    assert [s.workflow_id[:17] for s in listed] == [
+        "WITHDRAW-00000002",
+        "WITHDRAW-00000001",
+        "WITHDRAW-00000000",
+    ]
+    assert [s.workflow_id for s in repository.list_for_user("user-1001", limit=1)] == [
+        listed[0].workflow_id
+    ]
+    assert repository.list_for_user("nobody") == []
+
+
+def test_times_come_back_as_utc(repository: WithdrawalRepository, make_state: MakeState) -> None:
+    repository.save(make_state(WF_A))
+    saved = repository.get(WF_A)
+    assert saved is not None
+    assert saved.created_at.tzinfo is not None
+    assert saved.created_at == T0
+
+
+def test_a_time_with_another_offset_keeps_its_instant(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    plus_two = T0.astimezone(timezone(timedelta(hours=2)))
+    repository.save(make_state(WF_A, created_at=plus_two))
+    saved = repository.get(WF_A)
+    assert saved is not None
+    assert saved.created_at == T0
+
+
+def test_amounts_keep_their_cents(repository: WithdrawalRepository, make_state: MakeState) -> None:
+    repository.save(make_state(WF_A, amount=Decimal("0.10")))
+    saved = repository.get(WF_A)
+    assert saved is not None
+    assert saved.amount == Decimal("0.10")
+    assert saved.model_dump(mode="json", by_alias=True)["amount"] == "0.10"

@@ -1,0 +1,109 @@
+"""Settings: `WITHDRAW_*` variables, the production guard on the JWT secret, service URLs."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from withdraw_service.settings import DEV_JWT_SECRET, Settings
+
+STRONG_SECRET = "s" * 32
+
+
+def test_contract_defaults() -> None:
+    settings = Settings()
+    assert settings.task_queue == "WITHDRAW_TASK_QUEUE"
+    assert settings.temporal_namespace == "default"
+    assert settings.otp_timeout_seconds == 300
+    assert settings.otp_max_attempts == 3
+    assert settings.api_wait_seconds == 20
+    assert settings.max_amount == Decimal("250000.00")
+    assert settings.retry_policies == Path("config/retry-policies.yaml")
+    assert settings.restriction_start_date == date(2020, 1, 1)
+    assert settings.sim_url == "http://127.0.0.1:8100"
+    assert settings.effective_temporal_address == "127.0.0.1:7233"
+    assert settings.effective_database_url == "sqlite:///.data/withdraw.db"
+
+
+def test_environment_variables_with_the_withdraw_prefix_are_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WITHDRAW_MAX_AMOUNT", "1000.50")
+    monkeypatch.setenv("WITHDRAW_OTP_MAX_ATTEMPTS", "5")
+    monkeypatch.setenv("WITHDRAW_TEMPORAL_ADDRESS", "temporal.internal:7233")
+    monkeypatch.setenv("WITHDRAW_DATABASE_URL", "postgresql+psycopg://db/withdraw")
+    monkeypatch.setenv("WITHDRAW_RESTRICTION_START_DATE", "2024-03-01")
+    monkeypatch.setenv("MAX_AMOUNT", "1")  # unprefixed: not ours
+    settings = Settings()
+    assert settings.max_amount == Decimal("1000.50")
+    assert settings.otp_max_attempts == 5
+    assert settings.effective_temporal_address == "temporal.internal:7233"
+    assert settings.effective_database_url == "postgresql+psycopg://db/withdraw"
+    assert settings.restriction_start_date == date(2024, 3, 1)
+
+
+@pytest.mark.parametrize("name", ["OTP_TIMEOUT_SECONDS", "OTP_MAX_ATTEMPTS", "API_WAIT_SECONDS"])
+def test_non_positive_timeouts_and_attempts_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(f"WITHDRAW_{name}", "0")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_the_database_defaults_to_a_sqlite_file_under_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert settings.effective_database_url == f"sqlite:///{tmp_path / 'withdraw.db'}"
+
+
+@pytest.mark.parametrize(
+    "secret", [DEV_JWT_SECRET, "", "too-short-secret", "x" * 31], ids=["dev", "empty", "16", "31"]
+)
+def test_production_refuses_the_dev_or_a_weak_jwt_secret(secret: str) -> None:
+    settings = Settings(environment="production", jwt_secret=SecretStr(secret))
+    with pytest.raises(ValueError, match="WITHDRAW_JWT_SECRET"):
+        settings.check_production()
+
+
+def test_production_is_the_default_so_a_forgotten_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="WITHDRAW_JWT_SECRET"):
+        Settings().check_production()
+
+
+def test_production_accepts_a_strong_secret_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WITHDRAW_JWT_SECRET", STRONG_SECRET)
+    settings = Settings()
+    settings.check_production()
+    assert settings.jwt_secret.get_secret_value() == STRONG_SECRET
+    assert STRONG_SECRET not in repr(settings)
+
+
+def test_dev_mode_runs_with_the_dev_secret() -> None:
+    Settings(environment="dev").check_production()
+
+
+def test_simulated_services_share_one_base_url_under_a_prefix_each() -> None:
+    settings = Settings(sim_url="http://sim.local:8100/")
+    assert settings.service_url("session") == "http://sim.local:8100/session"
+    assert settings.service_url("transfer-checker") == "http://sim.local:8100/transfer-checker"
+    assert settings.service_url("drivewealth") == "http://sim.local:8100/drivewealth"
+
+
+def test_production_points_each_service_at_its_own_url() -> None:
+    settings = Settings(
+        drivewealth_url="https://bo-api.drivewealth.io", transfer_url="https://bank/transfer"
+    )
+    assert settings.service_url("drivewealth") == "https://bo-api.drivewealth.io"
+    assert settings.service_url("transfer") == "https://bank/transfer"
+    assert settings.service_url("flex") == "http://127.0.0.1:8100/flex"
+
+
+def test_an_unknown_service_name_is_an_error() -> None:
+    with pytest.raises(KeyError):
+        Settings().service_url("ledger")
