@@ -48,6 +48,7 @@ def dev(
     sim_port: Annotated[int | None, typer.Option(help="simulators' port")] = None,
     temporal_port: Annotated[int | None, typer.Option(help="Temporal frontend port")] = None,
     temporal_ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="worker metrics port")] = None,
 ) -> None:
     """The whole embedded stack: Temporal dev server + UI, simulators, worker, API."""
     from withdraw_service.stack import run_dev_stack
@@ -61,6 +62,7 @@ def dev(
         sim_port=sim_port,
         temporal_port=temporal_port,
         temporal_ui_port=temporal_ui_port,
+        worker_metrics_port=metrics_port,
     )
     if sim_port is not None:
         settings = settings.model_copy(update={"sim_url": f"http://127.0.0.1:{sim_port}"})
