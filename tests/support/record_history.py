@@ -1,0 +1,67 @@
+"""Record a workflow history for the replay tests: `python -m tests.support.record_history`.
+
+Runs the current WithdrawWorkflow against fake activities on the time-skipping server and
+writes the history to tests/histories/. Re-record only for a new path; a recorded history is
+what released code produced, and replaying it is how a non-deterministic change gets caught.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from decimal import Decimal
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tests.support.fake_activities import GOOD_OTP, FakeActivities
+from tests.support.paths import RETRY_POLICIES, ROOT, TEMPORAL_TEST_SERVER
+from tests.support.temporal import register_search_attributes
+from withdraw_service.bootstrap import load_policies
+from withdraw_service.workflows.models import OtpSubmission, WithdrawInput
+from withdraw_service.workflows.withdraw import WithdrawWorkflow
+
+PATHS = {
+    "happy_path": FakeActivities,
+    "compensation": lambda: FakeActivities(redemption_error="InsufficientBalanceException"),
+}
+
+
+async def record(name: str) -> None:
+    async with await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(TEMPORAL_TEST_SERVER),
+    ) as env:
+        await register_search_attributes(env.client)
+        fakes = PATHS[name]()
+        async with Worker(
+            env.client, task_queue="record", workflows=[WithdrawWorkflow], activities=fakes.all()
+        ):
+            handle = await env.client.start_workflow(
+                WithdrawWorkflow.run,
+                WithdrawInput(
+                    correlation_id=str(uuid.uuid4()),
+                    user_id="user-1001",
+                    amount=Decimal("150.00"),
+                    product_number="ACC-1",
+                    policies=load_policies(RETRY_POLICIES),
+                ),
+                id=f"WITHDRAW-{uuid.uuid4()}",
+                task_queue="record",
+            )
+            await handle.execute_update(WithdrawWorkflow.initiate)
+            await handle.execute_update(
+                WithdrawWorkflow.submit_otp, OtpSubmission(otp_code=GOOD_OTP)
+            )
+            await handle.result()
+            history = await handle.fetch_history()
+    target = ROOT / "tests" / "histories" / f"{name}.json"
+    target.write_text(history.to_json())
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    for path in sys.argv[1:] or list(PATHS):
+        asyncio.run(record(path))
