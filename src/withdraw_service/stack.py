@@ -128,6 +128,7 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes], n
 def run_dev_stack(settings: Settings) -> int:
     """Start every part, then wait until a signal or a child's death; stop all, in reverse."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _die_with_parent()  # `make run` killed with SIGTERM: make does not pass it on, so ask the OS
     me = [sys.executable, "-m", "withdraw_service.cli"]
     stack = Stack(settings)
     stopping = False
