@@ -13,6 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from withdraw_service.activities.operations import OperationsActivities
 from withdraw_service.activities.withdraw import WithdrawActivities
 from withdraw_service.adapters.http_base import JsonServiceClient
 from withdraw_service.adapters.http_clients import (
@@ -23,9 +24,13 @@ from withdraw_service.adapters.http_clients import (
 )
 from withdraw_service.domain.policies import RetryPolicies
 from withdraw_service.persistence.db import make_engine
+from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
 from withdraw_service.settings import Settings
+from withdraw_service.workflows.compensation import CompensationWorkflow
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
+
+WORKFLOWS = [WithdrawWorkflow, CompensationWorkflow]
 
 
 def load_policies(path: Path) -> RetryPolicies:
@@ -79,10 +84,19 @@ def build_repository(settings: Settings) -> WithdrawalRepository:
     return WithdrawalRepository(make_engine(settings.effective_database_url))
 
 
-def build_worker(client: Client, task_queue: str, activities: WithdrawActivities) -> Worker:
+def build_operations(settings: Settings) -> OperationsRepository:
+    return OperationsRepository(make_engine(settings.effective_database_url))
+
+
+def build_worker(
+    client: Client,
+    task_queue: str,
+    activities: WithdrawActivities,
+    operations: OperationsRepository,
+) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[WithdrawWorkflow],
-        activities=activities.all(),  # type: ignore[arg-type]
+        workflows=WORKFLOWS,
+        activities=[*activities.all(), *OperationsActivities(operations).all()],  # type: ignore[list-item]
     )

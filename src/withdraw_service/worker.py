@@ -8,6 +8,7 @@ import logging
 from withdraw_service.bootstrap import (
     build_activities,
     build_http,
+    build_operations,
     build_repository,
     build_worker,
     connect_temporal,
@@ -24,7 +25,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     client = await connect_temporal(settings, metrics_runtime(settings.worker_metrics_port))
     async with build_http(settings) as http:
         activities = build_activities(settings, http, build_repository(settings))
-        worker = build_worker(client, settings.task_queue, activities)
+        worker = build_worker(client, settings.task_queue, activities, build_operations(settings))
         log.info("worker polling task queue %s", settings.task_queue)
         async with worker:
             await (stop or asyncio.Event()).wait()

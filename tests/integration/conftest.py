@@ -10,20 +10,32 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.databases import database_url
-from tests.support.paths import RETRY_POLICIES, TEMPORAL_CLI
+from tests.support.paths import TEMPORAL_CLI
+from tests.support.policies import write_fast_policies
 from tests.support.servers import free_port, serve_in_thread
 from withdraw_service.api.app import create_app
 from withdraw_service.api.auth import mint_token
-from withdraw_service.bootstrap import build_activities, build_http, build_repository, build_worker
+from withdraw_service.bootstrap import (
+    build_activities,
+    build_http,
+    build_operations,
+    build_repository,
+    build_worker,
+)
+from withdraw_service.domain.statuses import UNRESOLVED
+from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.persistence.db import migrate
+from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
 from withdraw_service.settings import Settings
 from withdraw_service.sim.app import create_sim_app
@@ -50,7 +62,8 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
 def sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state = tmp_path_factory.mktemp("sim") / "sim-state.json"
     with serve_in_thread(
-        create_sim_app(SimConfig(state_file=state, hang_seconds=5)), free_port()
+        create_sim_app(SimConfig(state_file=state, hang_seconds=3, token_ttl_seconds=2)),
+        free_port(),
     ) as url:
         yield url
 
@@ -61,10 +74,26 @@ class Stack:
     sim: httpx.AsyncClient
     settings: Settings
     repository: WithdrawalRepository
+    operations: OperationsRepository
+    client: Client
 
     def auth(self, user_id: str) -> dict[str, str]:
         token = mint_token(self.settings.jwt_secret.get_secret_value(), user_id, ["customer"], 600)
         return {"Authorization": f"Bearer {token}"}
+
+    def api_with(self, **overrides: Any) -> _ApiClient:
+        """Another API instance on the same worker, with some settings changed (e.g. a short
+        OTP window: it travels in the workflow input the API builds)."""
+        return _ApiClient(create_app(self.settings.model_copy(update=overrides), self.client))
+
+    async def fault(self, service: str, operation: str, mode: str, **extra: Any) -> None:
+        body = {"service": service, "operation": operation, "mode": mode, **extra}
+        response = await self.sim.post("/_sim/faults", json=body)
+        assert response.status_code == 200, response.text
+
+    async def ledger(self) -> dict[str, Any]:
+        ledger: dict[str, Any] = (await self.sim.get("/_sim/ledger")).json()
+        return ledger
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -81,18 +110,64 @@ async def stack(
             database_url=url,
             task_queue=f"tq-{uuid.uuid4()}",
             sim_url=sim_url,
-            retry_policies=RETRY_POLICIES,
-            http_timeout_seconds=2,
+            retry_policies=write_fast_policies(tmp_path / "policies.yaml"),
+            http_timeout_seconds=1.5,
+            api_wait_seconds=20,
         )
         await asyncio.to_thread(migrate, url)
-        async with httpx.AsyncClient(base_url=sim_url) as sim:
+        async with httpx.AsyncClient(base_url=sim_url, timeout=30) as sim:
             (await sim.post("/_sim/reset")).raise_for_status()
             async with build_http(settings) as http, _api(settings, dev_server) as api:
                 repository = build_repository(settings)
+                operations = build_operations(settings)
                 activities = build_activities(settings, http, repository)
-                async with build_worker(dev_server.client, settings.task_queue, activities):
-                    yield Stack(api=api, sim=sim, settings=settings, repository=repository)
+                async with build_worker(
+                    dev_server.client, settings.task_queue, activities, operations
+                ):
+                    stack = Stack(
+                        api=api,
+                        sim=sim,
+                        settings=settings,
+                        repository=repository,
+                        operations=operations,
+                        client=dev_server.client,
+                    )
+                    yield stack
+                    (await sim.delete("/_sim/faults")).raise_for_status()
+                    await assert_money_rule(stack)
                 repository.engine.dispose()
+
+
+async def assert_money_rule(stack: Stack) -> None:
+    """CONTRACT section 5, for every withdrawal the test made: it has ended, and the bank
+    transfer and the redemption were both done once (COMPLETED) or are both absent or undone,
+    except the MANUAL_* statuses, which come with an open operator task."""
+    ledger = await stack.ledger()
+    states = await asyncio.to_thread(stack.repository.list_all)
+    for state in states:
+        where = f"{state.workflow_id} ended {state.status.value}"
+        assert state.status.is_terminal, f"{state.workflow_id} still in flight: {state.status}"
+        transfers = [t for t in ledger["transfers"] if t["correlationId"] == state.correlation_id]
+        redemptions = [
+            r for r in ledger["redemptions"] if r["correlationId"] == state.correlation_id
+        ]
+        debited = [t for t in transfers if t["status"] == "SUCCESS"]
+        if state.status == S.COMPLETED:
+            assert len(debited) == 1 and len(transfers) == 1, where
+            assert len(redemptions) == 1, where
+            assert redemptions[0]["id"] == state.dw_redemption_id, where
+        elif state.status in UNRESOLVED:
+            task = await asyncio.to_thread(
+                stack.operations.task_for,
+                state.workflow_id,
+                "TRANSFER_UNRESOLVED"
+                if state.status == S.MANUAL_REVIEW_REQUIRED
+                else "COMPENSATION_FAILED",
+            )
+            assert task is not None and task.state == "OPEN", where
+        else:
+            assert debited == [], f"{where} but the bank transfer stands"
+            assert redemptions == [], f"{where} but a redemption was made"
 
 
 def _api(settings: Settings, env: WorkflowEnvironment) -> _ApiClient:

@@ -21,7 +21,11 @@ from withdraw_service.activities.models import (
     FinalizeTransferInput,
     FinalizeTransferResult,
     InitiateTransferInput,
+    NotifyCustomerInput,
+    OpenOperatorTaskInput,
+    OperatorTaskResult,
     RollbackTransferInput,
+    RollbackTransferResult,
     SaveToDbInput,
     UserContext,
     ValidateUserInput,
@@ -46,6 +50,8 @@ class FakeActivities:
     saved: list[WithdrawState] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
+    tasks: list[tuple[str, str]] = field(default_factory=list)
+    notifications: list[str] = field(default_factory=list)
 
     def all(self) -> list[object]:
         return [
@@ -58,6 +64,8 @@ class FakeActivities:
             self.create_dw_redemption,
             self.save_to_db,
             self.rollback_transfer,
+            self.open_operator_task,
+            self.notify_customer,
         ]
 
     @activity.defn(name="validateUser")
@@ -132,10 +140,22 @@ class FakeActivities:
         self.saved.append(request.state)
 
     @activity.defn(name="rollbackTransfer")
-    async def rollback_transfer(self, request: RollbackTransferInput) -> None:
+    async def rollback_transfer(self, request: RollbackTransferInput) -> RollbackTransferResult:
         self.calls.append("rollbackTransfer")
         self.keys.append(request.idempotency_key)
         _maybe_fail(self.rollback_error)
+        return RollbackTransferResult(attempts=1)
+
+    @activity.defn(name="openOperatorTask")
+    async def open_operator_task(self, request: OpenOperatorTaskInput) -> OperatorTaskResult:
+        self.calls.append("openOperatorTask")
+        self.tasks.append((request.kind, request.reason))
+        return OperatorTaskResult(task_id=f"task-{len(self.tasks)}")
+
+    @activity.defn(name="notifyCustomer")
+    async def notify_customer(self, request: NotifyCustomerInput) -> None:
+        self.calls.append("notifyCustomer")
+        self.notifications.append(request.kind)
 
 
 def _maybe_fail(error_type: str | None) -> None:

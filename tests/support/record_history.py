@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
 from tests.support.paths import RETRY_POLICIES, ROOT, TEMPORAL_TEST_SERVER
 from tests.support.temporal import register_search_attributes
-from withdraw_service.bootstrap import load_policies
+from withdraw_service.bootstrap import WORKFLOWS, load_policies
 from withdraw_service.workflows.models import OtpSubmission, WithdrawInput
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
 
@@ -37,7 +37,7 @@ async def record(name: str) -> None:
         await register_search_attributes(env.client)
         fakes = PATHS[name]()
         async with Worker(
-            env.client, task_queue="record", workflows=[WithdrawWorkflow], activities=fakes.all()
+            env.client, task_queue="record", workflows=WORKFLOWS, activities=fakes.all()
         ):
             handle = await env.client.start_workflow(
                 WithdrawWorkflow.run,

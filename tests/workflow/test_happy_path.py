@@ -8,6 +8,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
+from withdraw_service.bootstrap import WORKFLOWS
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.workflows.models import OtpResult, OtpSubmission, OtpVerdict, WithdrawInput
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
@@ -17,9 +18,7 @@ async def test_happy_path_completes_and_persists_every_transition(
     client: Client, task_queue: str, withdraw_input: WithdrawInput
 ) -> None:
     fakes = FakeActivities()
-    async with Worker(
-        client, task_queue=task_queue, workflows=[WithdrawWorkflow], activities=fakes.all()
-    ):
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.all()):
         handle = await client.start_workflow(
             WithdrawWorkflow.run,
             withdraw_input,

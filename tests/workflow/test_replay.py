@@ -11,7 +11,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.support.paths import ROOT
-from withdraw_service.workflows.withdraw import WithdrawWorkflow
+from withdraw_service.bootstrap import WORKFLOWS
 
 HISTORIES = sorted((ROOT / "tests" / "histories").glob("*.json"))
 
@@ -23,6 +23,6 @@ def test_histories_are_checked_in() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays_deterministically(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[WithdrawWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

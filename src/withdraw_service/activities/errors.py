@@ -16,6 +16,9 @@ ACCOUNT_SUSPENDED = "AccountSuspendedException"
 DW_UNAUTHORIZED = "DwUnauthorizedException"
 TRANSFER_OUTCOME_UNKNOWN = "TransferOutcomeUnknownException"
 UPSTREAM_REFUSED = "UpstreamRefusedException"
+# Retryable: the call may have been applied. Retried with the same idempotency key it is safe;
+# when the retries run out on it, the workflow must not assume nothing happened.
+DW_OUTCOME_UNKNOWN = "DwOutcomeUnknownException"
 
 
 def business_error(error_type: str, message: str) -> ApplicationError:

@@ -105,3 +105,26 @@ class RollbackTransferInput(BaseModel):
     correlation_id: str
     reason: str
     idempotency_key: str
+
+
+class RollbackTransferResult(BaseModel):
+    attempts: int
+
+
+class OpenOperatorTaskInput(BaseModel):
+    workflow_id: str
+    correlation_id: str
+    kind: str  # COMPENSATION_FAILED | TRANSFER_UNRESOLVED
+    amount: Decimal
+    reason: str
+
+
+class OperatorTaskResult(BaseModel):
+    task_id: str
+
+
+class NotifyCustomerInput(BaseModel):
+    workflow_id: str
+    user_id: str
+    kind: str
+    message: str

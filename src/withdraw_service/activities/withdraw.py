@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from withdraw_service.activities import errors
 from withdraw_service.activities.models import (
@@ -25,6 +26,7 @@ from withdraw_service.activities.models import (
     FinalizeTransferResult,
     InitiateTransferInput,
     RollbackTransferInput,
+    RollbackTransferResult,
     SaveToDbInput,
     UserContext,
     ValidateUserInput,
@@ -221,6 +223,10 @@ class WithdrawActivities:
             raise errors.business_error(
                 errors.DW_UNAUTHORIZED, "DriveWealth refused a fresh token"
             ) from None
+        except UpstreamUnknownOutcome:
+            raise ApplicationError(
+                "redemption timed out; outcome unknown", type=errors.DW_OUTCOME_UNKNOWN
+            ) from None
         except UpstreamRefused as exc:
             kind = (
                 errors.INSUFFICIENT_BALANCE
@@ -234,7 +240,7 @@ class WithdrawActivities:
         await asyncio.to_thread(self._repository.save, request.state, request.dw_account_id)
 
     @activity.defn(name="rollbackTransfer")
-    async def rollback_transfer(self, request: RollbackTransferInput) -> None:
+    async def rollback_transfer(self, request: RollbackTransferInput) -> RollbackTransferResult:
         try:
             receipt = await self._transfers.reverse(
                 request.reference_number,
@@ -248,6 +254,7 @@ class WithdrawActivities:
             ) from None
         if not receipt.success:
             raise errors.business_error(errors.UPSTREAM_REFUSED, "reversal did not succeed")
+        return RollbackTransferResult(attempts=activity.info().attempt)
 
     async def _cash_available(self, dw_account_id: str) -> Decimal:
         try:

@@ -151,6 +151,23 @@ class WithdrawGateway:
             return Answer(await self.status(workflow_id, user_id), False)
         return Answer(state, True)
 
+    async def cancel(self, workflow_id: str, user_id: str) -> WithdrawState:
+        """Cancel a withdrawal awaiting its OTP; INVALID_STATE for any other status."""
+        await self.status(workflow_id, user_id)
+        handle = self._client.get_workflow_handle(workflow_id)
+        try:
+            state: WithdrawState = await asyncio.wait_for(
+                handle.execute_update("cancel", result_type=WithdrawState),
+                self._config.wait_seconds,
+            )
+        except WorkflowUpdateFailedError as exc:
+            raise _update_refusal(exc) from None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise errors.InvalidState("the withdrawal has already ended") from None
+            raise
+        return state
+
     async def status(self, workflow_id: str, user_id: str | None) -> WithdrawState:
         """The current state; NotFound unless it exists and (if given) belongs to `user_id`."""
         if not workflow_id.startswith(WORKFLOW_ID_PREFIX) or len(workflow_id) > 64:

@@ -75,6 +75,13 @@ async def finalize_withdraw(
     return _answer(answer)
 
 
+@router.post("/withdraw/{workflowId}/cancel")
+async def cancel_withdraw(
+    workflow_id: WorkflowId, user: CurrentUser, gateway: Gateway
+) -> dict[str, Any]:
+    return envelope(state_json(await gateway.cancel(workflow_id, user.user_id)))
+
+
 @router.get("/withdraw/status/{workflowId}")
 async def withdraw_status(
     workflow_id: WorkflowId, user: CurrentUser, gateway: Gateway

@@ -105,6 +105,12 @@ class WithdrawalRepository:
                 return None
             return _to_state(row, _history(session, workflow_id))
 
+    def list_all(self) -> Sequence[WithdrawState]:
+        """Every withdrawal, oldest first (tests and reconciliation; not for the API)."""
+        with self._sessions() as session:
+            rows = session.scalars(select(WithdrawalRow).order_by(WithdrawalRow.created_at)).all()
+            return [_to_state(row, _history(session, row.workflow_id)) for row in rows]
+
     def list_for_user(self, user_id: str, limit: int = 20) -> Sequence[WithdrawState]:
         with self._sessions() as session:
             rows = session.scalars(

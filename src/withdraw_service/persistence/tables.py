@@ -48,3 +48,40 @@ class WithdrawalHistoryRow(Base):
     seq: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(40))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OperatorTaskRow(Base):
+    """Work for a human: money that the workflow could not settle by itself."""
+
+    __tablename__ = "operator_tasks"
+    __table_args__ = (UniqueConstraint("workflow_id", "kind", name="uq_task_workflow_kind"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("withdrawals.workflow_id", ondelete="CASCADE"), index=True
+    )
+    correlation_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class NotificationRow(Base):
+    """A message to the customer, recorded once per withdrawal and kind (the outbox)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("workflow_id", "kind", name="uq_notification_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("withdrawals.workflow_id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -2,8 +2,9 @@
 
 validateUser -> checkRestrictions -> initiateTransfer -> (OTP, as an update) -> finalizeTransfer
 [-> verifyTransferStatus while the outcome is unknown] -> getDwToken -> createDwRedemption
-[-> rollbackTransfer when a late step fails] -> COMPLETED. Every status change is persisted
-through saveToDb with its history row and mirrored in the `WithdrawStatus` search attribute.
+[-> CompensationWorkflow when a step after the debit fails] -> COMPLETED. Every status change is
+persisted through saveToDb with its history row before anyone can see it, and mirrored in the
+`WithdrawStatus` search attribute.
 
 Deterministic: no I/O, clock or randomness but the SDK's; the OTP lives only in memory here
 and is never part of the state that queries, updates or saveToDb return.
@@ -12,33 +13,36 @@ and is never part of the state that queries, updates or saveToDb return.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from withdraw_service.activities import errors
     from withdraw_service.activities.models import (
         CheckRestrictionsInput,
-        CreateDwRedemptionInput,
         FinalizeOutcome,
         FinalizeTransferInput,
         FinalizeTransferResult,
         InitiateTransferInput,
-        RollbackTransferInput,
-        SaveToDbInput,
         UserContext,
         ValidateUserInput,
         VerifyTransferStatusInput,
     )
+    from withdraw_service.activities.operations import (
+        TRANSFER_UNRESOLVED,
+    )
     from withdraw_service.activities.withdraw import WithdrawActivities
-    from withdraw_service.domain.policies import RetryPolicySpec
     from withdraw_service.domain.statuses import WithdrawStatus
     from withdraw_service.domain.withdrawal import HistoryEntry, WithdrawState
+    from withdraw_service.workflows.common import (
+        error_message,
+        error_type,
+        wait_until,
+    )
+    from withdraw_service.workflows.late_steps import SAGA_V2, Ended, LateSteps
     from withdraw_service.workflows.models import (
-        WITHDRAW_STATUS,
         WORKFLOW_NAME,
         OtpResult,
         OtpSubmission,
@@ -49,16 +53,8 @@ with workflow.unsafe.imports_passed_through():
 S = WithdrawStatus
 
 
-class _Ended(Exception):
-    """Control flow inside the workflow: the withdrawal reached a terminal status."""
-
-    def __init__(self, status: WithdrawStatus, code: str | None, reason: str | None) -> None:
-        super().__init__(reason)
-        self.status, self.code, self.reason = status, code, reason
-
-
 @workflow.defn(name=WORKFLOW_NAME)
-class WithdrawWorkflow:
+class WithdrawWorkflow(LateSteps):
     @workflow.init
     def __init__(self, request: WithdrawInput) -> None:
         now = workflow.now()
@@ -79,6 +75,7 @@ class WithdrawWorkflow:
         self._otp_result: OtpResult | None = None
         self._attempts_remaining = request.otp_max_attempts
         self._otp_deadline = workflow.now()  # set for real once the OTP is sent
+        self._cancel_requested = False
 
     @workflow.run
     async def run(self, request: WithdrawInput) -> WithdrawState:
@@ -88,10 +85,11 @@ class WithdrawWorkflow:
             await self._initiate_transfer()
             await self._await_otp_and_finalize()
             await self._redeem_or_compensate(user)
-        except _Ended as ended:
-            await self._transition(
-                ended.status, failure_code=ended.code, failure_reason=ended.reason
-            )
+        except Ended as ended:
+            changes: dict[str, Any] = {"failure_code": ended.code, "failure_reason": ended.reason}
+            if ended.compensation is not None:
+                changes["compensation"] = ended.compensation
+            await self._transition(ended.status, **changes)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 
@@ -113,14 +111,34 @@ class WithdrawWorkflow:
     @submit_otp.validator
     def _check_otp(self, submission: OtpSubmission) -> None:
         # Rejected updates leave no trace in history, so a bad code here changes nothing.
-        if self._state.status != S.AWAITING_OTP or self._otp is not None:
+        self._require_awaiting_otp()
+        code = submission.otp_code
+        if not (len(code) == 6 and code.isascii() and code.isdigit()):
+            raise ApplicationError("otpCode must be 6 digits", type="VALIDATION_ERROR")
+
+    @workflow.update(name="cancel")
+    async def cancel(self) -> WithdrawState:
+        """The customer gives up while the OTP is awaited; nothing has been debited."""
+        self._cancel_requested = True
+        await workflow.wait_condition(lambda: self._state.status.is_terminal)
+        return self._state
+
+    @cancel.validator
+    def _check_cancel(self) -> None:
+        self._require_awaiting_otp()
+
+    def _require_awaiting_otp(self) -> None:
+        if self._state.status != S.AWAITING_OTP or self._otp is not None or self._cancel_requested:
             raise ApplicationError(
                 f"withdrawal is {self._state.status.value}, not awaiting an OTP",
                 type="INVALID_STATE",
             )
-        code = submission.otp_code
-        if not (len(code) == 6 and code.isascii() and code.isdigit()):
-            raise ApplicationError("otpCode must be 6 digits", type="VALIDATION_ERROR")
+
+    def _answer_otp(self, verdict: OtpVerdict) -> None:
+        self._otp_result = OtpResult(
+            verdict=verdict, attempts_remaining=self._attempts_remaining, state=self._state
+        )
+        self._otp = None
 
     @workflow.query(name="getState")
     def get_state(self) -> WithdrawState:
@@ -136,9 +154,9 @@ class WithdrawWorkflow:
                 ValidateUserInput(user_id=self._request.user_id),
             )
         except ActivityError as err:
-            if _error_type(err) == errors.USER_INVALID:
-                raise _Ended(S.USER_INVALID, "USER_INVALID", _message(err)) from None
-            raise _Ended(S.INITIATION_FAILED, "UPSTREAM_UNAVAILABLE", _message(err)) from None
+            if error_type(err) == errors.USER_INVALID:
+                raise Ended(S.USER_INVALID, "USER_INVALID", error_message(err)) from None
+            raise _unavailable(err) from None
         self._dw_account_id = user.dw_account_id
         try:
             await self._activity(
@@ -152,12 +170,14 @@ class WithdrawWorkflow:
                 ),
             )
         except ActivityError as err:
-            kind = _error_type(err)
+            kind = error_type(err)
             if kind == errors.WITHDRAW_RESTRICTED:
-                raise _Ended(S.WITHDRAW_RESTRICTED, "WITHDRAW_RESTRICTED", _message(err)) from None
+                raise Ended(
+                    S.WITHDRAW_RESTRICTED, "WITHDRAW_RESTRICTED", error_message(err)
+                ) from None
             if kind == errors.INSUFFICIENT_FUNDS:
-                raise _Ended(S.INITIATION_FAILED, "INSUFFICIENT_FUNDS", _message(err)) from None
-            raise _Ended(S.INITIATION_FAILED, "UPSTREAM_UNAVAILABLE", _message(err)) from None
+                raise Ended(S.INITIATION_FAILED, "INSUFFICIENT_FUNDS", error_message(err)) from None
+            raise _unavailable(err) from None
         return user
 
     async def _initiate_transfer(self) -> None:
@@ -176,13 +196,13 @@ class WithdrawWorkflow:
                 ),
             )
         except ActivityError as err:
-            kind = _error_type(err)
-            code = "INSUFFICIENT_FUNDS" if kind == errors.INSUFFICIENT_FUNDS else None
-            if kind == errors.ACCOUNT_BLOCKED:
-                code = "ACCOUNT_BLOCKED"
-            raise _Ended(
-                S.INITIATION_FAILED, code or "UPSTREAM_UNAVAILABLE", _message(err)
-            ) from None
+            code = {
+                errors.INSUFFICIENT_FUNDS: "INSUFFICIENT_FUNDS",
+                errors.ACCOUNT_BLOCKED: "ACCOUNT_BLOCKED",
+            }.get(error_type(err) or "")
+            if code is None:
+                raise _unavailable(err) from None
+            raise Ended(S.INITIATION_FAILED, code, error_message(err)) from None
         self._otp_deadline = workflow.now() + timedelta(seconds=req.otp_timeout_seconds)
         await self._transition(
             S.AWAITING_OTP,
@@ -195,10 +215,13 @@ class WithdrawWorkflow:
         attempt = 0
         while True:
             remaining = self._otp_deadline - workflow.now()
-            if remaining <= timedelta(0) or not await _wait(
-                lambda: self._otp is not None, remaining
-            ):
-                raise _Ended(S.OTP_TIMEOUT, "OTP_TIMEOUT", "no OTP within the window")
+            arrived = remaining > timedelta(0) and await wait_until(
+                lambda: self._otp is not None or self._cancel_requested, remaining
+            )
+            if self._cancel_requested:
+                raise Ended(S.CANCELLED, "CANCELLED", "cancelled by the customer")
+            if not arrived:
+                raise Ended(S.OTP_TIMEOUT, "OTP_TIMEOUT", "no OTP within the window")
             submission = self._otp
             assert submission is not None
             attempt += 1
@@ -223,12 +246,11 @@ class WithdrawWorkflow:
                     await self._transition(S.AWAITING_OTP)
                     self._answer_otp(OtpVerdict.INVALID)
                     continue
-            self._answer_otp(
-                OtpVerdict.EXPIRED
-                if result.outcome
-                in (FinalizeOutcome.OTP_INVALID, FinalizeOutcome.AUTHORISATION_EXPIRED)
-                else OtpVerdict.ACCEPTED
+            otp_over = result.outcome in (
+                FinalizeOutcome.OTP_INVALID,
+                FinalizeOutcome.AUTHORISATION_EXPIRED,
             )
+            self._answer_otp(OtpVerdict.EXPIRED if otp_over else OtpVerdict.ACCEPTED)
             raise _finalize_failure(result)
 
     async def _finalize(
@@ -269,132 +291,24 @@ class WithdrawWorkflow:
                 await self._transition(S.TRANSFER_COMPLETED)
                 return
             if report.status == "FAILED":
-                raise _Ended(
+                raise Ended(
                     S.TRANSFER_FAILED, "TRANSFER_FAILED", "the bank reports the transfer failed"
                 )
-        raise _Ended(
-            S.MANUAL_REVIEW_REQUIRED,
-            "TRANSFER_UNRESOLVED",
-            "transfer status still unknown after verification; operator review required",
-        )
-
-    async def _redeem_or_compensate(self, user: UserContext) -> None:
-        try:
-            await self._activity(WithdrawActivities.get_dw_token, "getDwToken", None)
-        except ActivityError as err:
-            await self._compensate("DW_TOKEN_FAILED", _message(err))
-        await self._transition(S.CREATING_DW_REDEMPTION)
-        try:
-            redemption = await self._activity(
-                WithdrawActivities.create_dw_redemption,
-                "createDwRedemption",
-                CreateDwRedemptionInput(
-                    dw_account_no=user.dw_account_no,
-                    amount=self._request.amount,
-                    correlation_id=self._request.correlation_id,
-                    idempotency_key=self._key("redemption"),
-                ),
-            )
-        except ActivityError as err:
-            await self._compensate("DW_REDEMPTION_FAILED", _message(err))
-        await self._transition(S.COMPLETED, dw_redemption_id=redemption.redemption_id)
-
-    async def _compensate(self, code: str, reason: str) -> NoReturn:
-        """The bank paid but the brokerage did not: reverse the transfer, then end."""
-        await self._transition(S.COMPENSATING, failure_code=code, failure_reason=reason)
-        try:
-            await self._activity(
-                WithdrawActivities.rollback_transfer,
-                "rollbackTransfer",
-                RollbackTransferInput(
-                    reference_number=self._state.transfer_reference_number or "",
-                    correlation_id=self._request.correlation_id,
-                    reason=code,
-                    idempotency_key=self._key("reverse"),
-                ),
-            )
-        except ActivityError as err:
-            workflow.logger.error(
-                "CRITICAL compensation failed: manual compensation required (%s)", code
-            )
-            raise _Ended(S.MANUAL_COMPENSATION_REQUIRED, code, _message(err)) from None
-        raise _Ended(S.COMPENSATED, code, reason)
-
-    # -- plumbing --------------------------------------------------------------------------
-
-    def _answer_otp(self, verdict: OtpVerdict) -> None:
-        self._otp_result = OtpResult(
-            verdict=verdict, attempts_remaining=self._attempts_remaining, state=self._state
-        )
-        self._otp = None
-
-    async def _transition(self, status: WithdrawStatus, **changes: Any) -> None:
-        """Persist the new status with its history row first, then make it visible: no
-        answer, query or search ever shows a status the database does not have yet."""
-        now = workflow.now()
-        state = self._state.model_copy(deep=True, update=changes)
-        state.status = status
-        state.updated_at = now
-        state.history.append(HistoryEntry(status=status, at=now))
-        await self._save(state)
-        self._state = state
-        workflow.upsert_search_attributes([WITHDRAW_STATUS.value_set(status.value)])
-
-    async def _save(self, state: WithdrawState) -> None:
-        await self._activity(
-            WithdrawActivities.save_to_db,
-            "saveToDb",
-            SaveToDbInput(state=state, dw_account_id=self._dw_account_id),
-        )
-
-    def _key(self, step: str) -> str:
-        """Idempotency key of one money-moving step: fixed before its first attempt."""
-        return f"{self._request.correlation_id}:{step}"
-
-    async def _activity(self, method: Any, name: str, arg: Any) -> Any:
-        policy = self._request.policies.of(name)
-        options: dict[str, Any] = {
-            "start_to_close_timeout": policy.start_to_close_timeout,
-            "retry_policy": _retry_policy(policy.retry_policy),
-        }
-        if arg is None:
-            return await workflow.execute_activity_method(method, **options)
-        return await workflow.execute_activity_method(method, arg, **options)
+        reason = "transfer status still unknown after verification; operator review required"
+        if workflow.patched(SAGA_V2):
+            await self._open_task(TRANSFER_UNRESOLVED, f"{reference}: {reason}")
+        raise Ended(S.MANUAL_REVIEW_REQUIRED, "TRANSFER_UNRESOLVED", reason)
 
 
-async def _wait(condition: Any, within: timedelta) -> bool:
-    try:
-        await workflow.wait_condition(condition, timeout=within)
-    except TimeoutError:
-        return False
-    return True
+def _unavailable(err: ActivityError) -> Ended:
+    return Ended(S.INITIATION_FAILED, "UPSTREAM_UNAVAILABLE", error_message(err))
 
 
-def _retry_policy(spec: RetryPolicySpec) -> RetryPolicy:
-    return RetryPolicy(
-        initial_interval=spec.initial_interval,
-        backoff_coefficient=spec.backoff_coefficient,
-        maximum_interval=spec.maximum_interval,
-        maximum_attempts=spec.maximum_attempts,
-        non_retryable_error_types=list(spec.non_retryable_error_types),
-    )
-
-
-def _finalize_failure(result: FinalizeTransferResult) -> _Ended:
+def _finalize_failure(result: FinalizeTransferResult) -> Ended:
     if result.outcome == FinalizeOutcome.OTP_INVALID:
-        return _Ended(S.OTP_REJECTED, "OTP_REJECTED", "the last OTP attempt was wrong")
+        return Ended(S.OTP_REJECTED, "OTP_REJECTED", "the last OTP attempt was wrong")
     if result.outcome == FinalizeOutcome.AUTHORISATION_EXPIRED:
-        return _Ended(S.OTP_REJECTED, "OTP_EXPIRED", "the authorisation expired")
+        return Ended(S.OTP_REJECTED, "OTP_EXPIRED", "the authorisation expired")
     if result.outcome == FinalizeOutcome.FAILED:
-        return _Ended(S.TRANSFER_FAILED, "TRANSFER_FAILED", result.reason)
-    return _Ended(S.TRANSFER_REJECTED, "TRANSFER_REJECTED", result.reason)
-
-
-def _error_type(err: ActivityError) -> str | None:
-    cause = err.cause
-    return cause.type if isinstance(cause, ApplicationError) else None
-
-
-def _message(err: ActivityError) -> str:
-    cause = err.cause
-    return str(cause.message if isinstance(cause, ApplicationError) else cause or err)
+        return Ended(S.TRANSFER_FAILED, "TRANSFER_FAILED", result.reason)
+    return Ended(S.TRANSFER_REJECTED, "TRANSFER_REJECTED", result.reason)

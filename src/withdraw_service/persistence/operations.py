@@ -1,0 +1,124 @@
+"""Operator tasks and customer notifications. Writes are idempotent per (withdrawal, kind),
+because their callers are activities that may run again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
+
+from withdraw_service.persistence.tables import NotificationRow, OperatorTaskRow
+
+
+@dataclass(frozen=True)
+class OperatorTask:
+    id: str
+    workflow_id: str
+    correlation_id: str
+    kind: str
+    amount: Decimal
+    reason: str
+    state: str
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    note: str | None
+
+
+class OperationsRepository:
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def open_task(
+        self, workflow_id: str, correlation_id: str, kind: str, amount: Decimal, reason: str
+    ) -> OperatorTask:
+        """Open the task, or answer the one already open for this withdrawal and kind."""
+        try:
+            with self._sessions.begin() as session:
+                row = OperatorTaskRow(
+                    id=str(uuid.uuid4()),
+                    workflow_id=workflow_id,
+                    correlation_id=correlation_id,
+                    kind=kind,
+                    amount=amount,
+                    reason=reason,
+                    state="OPEN",
+                    created_at=datetime.now(UTC),
+                )
+                session.add(row)
+        except IntegrityError:
+            pass
+        existing = self.task_for(workflow_id, kind)
+        assert existing is not None
+        return existing
+
+    def task_for(self, workflow_id: str, kind: str) -> OperatorTask | None:
+        with self._sessions() as session:
+            row = session.scalar(
+                select(OperatorTaskRow).where(
+                    OperatorTaskRow.workflow_id == workflow_id, OperatorTaskRow.kind == kind
+                )
+            )
+            return _task(row) if row else None
+
+    def tasks(self, state: str | None = None) -> Sequence[OperatorTask]:
+        with self._sessions() as session:
+            query = select(OperatorTaskRow).order_by(OperatorTaskRow.created_at)
+            if state:
+                query = query.where(OperatorTaskRow.state == state)
+            return [_task(row) for row in session.scalars(query)]
+
+    def notify(self, workflow_id: str, user_id: str, kind: str, message: str) -> None:
+        try:
+            with self._sessions.begin() as session:
+                session.add(
+                    NotificationRow(
+                        workflow_id=workflow_id,
+                        user_id=user_id,
+                        kind=kind,
+                        message=message,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        except IntegrityError:
+            pass  # already recorded by an earlier attempt
+
+    def notifications(self, workflow_id: str) -> list[tuple[str, str]]:
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(NotificationRow)
+                .where(NotificationRow.workflow_id == workflow_id)
+                .order_by(NotificationRow.id)
+            )
+            return [(row.kind, row.message) for row in rows]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _task(row: OperatorTaskRow) -> OperatorTask:
+    created = _utc(row.created_at)
+    assert created is not None
+    return OperatorTask(
+        id=row.id,
+        workflow_id=row.workflow_id,
+        correlation_id=row.correlation_id,
+        kind=row.kind,
+        amount=row.amount,
+        reason=row.reason,
+        state=row.state,
+        created_at=created,
+        resolved_at=_utc(row.resolved_at),
+        resolved_by=row.resolved_by,
+        note=row.note,
+    )

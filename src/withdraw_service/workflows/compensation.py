@@ -1,0 +1,109 @@
+"""CompensationWorkflow: the seed's "Saga Pattern" flowchart. The bank paid out but the
+brokerage side failed, so the transfer is reversed (idempotently, retried per policy).
+
+Success: the customer is notified and the withdrawal ends COMPENSATED. Failure: an operator
+task of kind COMPENSATION_FAILED is opened, a CRITICAL line is logged, and the withdrawal ends
+MANUAL_COMPENSATION_REQUIRED. Started as a child that outlives a cancelled parent.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from withdraw_service.activities.models import (
+        NotifyCustomerInput,
+        OpenOperatorTaskInput,
+        OperatorTaskResult,
+        RollbackTransferInput,
+        RollbackTransferResult,
+    )
+    from withdraw_service.activities.operations import COMPENSATION_FAILED, OperationsActivities
+    from withdraw_service.activities.withdraw import WithdrawActivities
+    from withdraw_service.domain.policies import RetryPolicies
+    from withdraw_service.workflows.common import error_message, run_activity
+
+COMPENSATION_WORKFLOW_NAME = "CompensationWorkflow"
+
+
+class CompensationInput(BaseModel):
+    workflow_id: str
+    correlation_id: str
+    user_id: str
+    amount: Decimal
+    reference_number: str
+    failure_code: str
+    reason: str
+    idempotency_key: str
+    policies: RetryPolicies
+
+
+class CompensationResult(BaseModel):
+    succeeded: bool
+    attempts: int
+    task_id: str | None = None
+    reason: str | None = None
+
+
+@workflow.defn(name=COMPENSATION_WORKFLOW_NAME)
+class CompensationWorkflow:
+    @workflow.run
+    async def run(self, request: CompensationInput) -> CompensationResult:
+        policies = request.policies
+        try:
+            reversed_: RollbackTransferResult = await run_activity(
+                policies,
+                "rollbackTransfer",
+                WithdrawActivities.rollback_transfer,
+                RollbackTransferInput(
+                    reference_number=request.reference_number,
+                    correlation_id=request.correlation_id,
+                    reason=request.failure_code,
+                    idempotency_key=request.idempotency_key,
+                ),
+            )
+        except ActivityError as err:
+            return await self._hand_to_operators(request, error_message(err))
+        await run_activity(
+            policies,
+            "notifyCustomer",
+            OperationsActivities.notify_customer,
+            NotifyCustomerInput(
+                workflow_id=request.workflow_id,
+                user_id=request.user_id,
+                kind="WITHDRAW_COMPENSATED",
+                message=(
+                    f"Your withdrawal of USD {request.amount:.2f} could not be completed "
+                    "and the bank transfer was reversed."
+                ),
+            ),
+        )
+        return CompensationResult(succeeded=True, attempts=reversed_.attempts)
+
+    async def _hand_to_operators(self, request: CompensationInput, why: str) -> CompensationResult:
+        attempts = request.policies.of("rollbackTransfer").retry_policy.maximum_attempts
+        task: OperatorTaskResult = await run_activity(
+            request.policies,
+            "openOperatorTask",
+            OperationsActivities.open_operator_task,
+            OpenOperatorTaskInput(
+                workflow_id=request.workflow_id,
+                correlation_id=request.correlation_id,
+                kind=COMPENSATION_FAILED,
+                amount=request.amount,
+                reason=f"reversal of {request.reference_number} failed: {why}",
+            ),
+        )
+        workflow.logger.critical(
+            "CRITICAL manual compensation required: workflowId=%s correlationId=%s task=%s",
+            request.workflow_id,
+            request.correlation_id,
+            task.task_id,
+        )
+        return CompensationResult(
+            succeeded=False, attempts=attempts, task_id=task.task_id, reason=why
+        )
