@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     max_amount: Decimal = Decimal("250000.00")
     retry_policies: Path = Path("config/retry-policies.yaml")
     restriction_start_date: date = date(2020, 1, 1)
-    workflow_execution_timeout_seconds: int = Field(default=3600, gt=0)
+    # The seed's 1 h could kill a withdrawal mid-money (a slow checker, a stack stopped
+    # overnight) with no compensation; the workflow bounds its own steps, this is a backstop.
+    workflow_execution_timeout_seconds: int = Field(default=7 * 24 * 3600, gt=0)
 
     sim_url: str = "http://127.0.0.1:8100"
     session_url: str | None = None

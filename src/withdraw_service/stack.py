@@ -74,6 +74,10 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _without_settings() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("WITHDRAW_")}
+
+
 def _die_with_parent() -> None:
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -84,10 +88,14 @@ class Stack:
     settings: Settings
     children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
-    def start(self, name: str, args: Sequence[str], port: int, timeout: float = 60.0) -> None:
+    def start(
+        self, name: str, args: Sequence[str], port: int, *, ours: bool = True, timeout: float = 60.0
+    ) -> None:
         print(f"[dev] starting {name} on 127.0.0.1:{port}", flush=True)
+        # Only our own processes get the settings (and their secrets); Temporal needs none.
+        env = child_env(self.settings) if ours else _without_settings()
         process = subprocess.Popen(  # noqa: S603 - our own binaries, no shell
-            list(args), env=child_env(self.settings), preexec_fn=_die_with_parent
+            list(args), env=env, preexec_fn=_die_with_parent
         )
         self.children.append((name, process))
         wait_for_port(port, timeout, process, name)
@@ -141,7 +149,9 @@ def run_dev_stack(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         if settings.temporal_address is None:
-            stack.start("temporal", temporal_server_args(settings), settings.temporal_port)
+            stack.start(
+                "temporal", temporal_server_args(settings), settings.temporal_port, ours=False
+            )
         stack.start("simulators", [*me, "sim"], settings.sim_port)
         stack.start("worker", [*me, "worker"], settings.worker_metrics_port)
         stack.start("api", [*me, "api"], settings.api_port)

@@ -74,8 +74,6 @@ class FakeActivities:
         _maybe_fail(self.user_error)
         return UserContext(
             user_id=request.user_id,
-            customer_name="Ada",
-            dw_account_no="DWAA001001",
             dw_account_id="acc-1001",
         )
 

@@ -88,10 +88,12 @@ def assert_business_error(error: ApplicationError, kind: str) -> None:
 # -- validateUser -------------------------------------------------------------------------
 
 
-async def test_a_valid_customer_answers_the_brokerage_account(world: World) -> None:
+async def test_a_valid_customer_answers_the_brokerage_account_id_only(world: World) -> None:
     context = await world.activities.validate_user(ValidateUserInput(user_id="user-1001"))
-    assert context.customer_name == "Ada Lovelace"
-    assert (context.dw_account_no, context.dw_account_id) == ("DWAA001001", "acc-id-1")
+    assert context.dw_account_id == "acc-id-1"
+    # What goes into Temporal history holds neither the account number nor the name.
+    dumped = context.model_dump_json()
+    assert "DWAA001001" not in dumped and "Ada" not in dumped
 
 
 async def test_validate_user_runs_inside_an_activity_context(world: World) -> None:
@@ -340,7 +342,8 @@ async def test_other_finalize_endings_are_answers_for_the_workflow(
 
 def redemption(key: str = "cid-1:redeem", amount: str = "150.00") -> CreateDwRedemptionInput:
     return CreateDwRedemptionInput(
-        dw_account_no="DWAA001001",
+        user_id="user-1001",
+        dw_account_id="acc-id-1",
         amount=Decimal(amount),
         correlation_id="cid-1",
         idempotency_key=key,

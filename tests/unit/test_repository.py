@@ -144,3 +144,17 @@ def test_amounts_keep_their_cents(repository: WithdrawalRepository, make_state: 
     assert saved is not None
     assert saved.amount == Decimal("0.10")
     assert saved.model_dump(mode="json", by_alias=True)["amount"] == "0.10"
+
+
+def test_a_late_older_save_never_rolls_the_status_back(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    """A saveToDb attempt that timed out may still commit after its retry did."""
+    newer = make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER])
+    older = make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP])
+    repository.save(newer)
+    repository.save(older)
+    stored = repository.get(WF_A)
+    assert stored is not None
+    assert stored.status == S.FINALIZING_TRANSFER
+    assert history_rows(repository, WF_A) == 3

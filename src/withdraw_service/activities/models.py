@@ -18,9 +18,9 @@ class ValidateUserInput(BaseModel):
 
 
 class UserContext(BaseModel):
+    """Who is withdrawing. No account number or name: those stay out of history."""
+
     user_id: str
-    customer_name: str
-    dw_account_no: str
     dw_account_id: str
 
 
@@ -83,7 +83,10 @@ class DwTokenResult(BaseModel):
 
 
 class CreateDwRedemptionInput(BaseModel):
-    dw_account_no: str
+    """The activity looks the account number up itself, so history never holds it."""
+
+    user_id: str
+    dw_account_id: str
     amount: Decimal
     correlation_id: str
     idempotency_key: str

@@ -49,7 +49,9 @@ from withdraw_service.adapters.ports import (
 )
 from withdraw_service.persistence.repository import AccountBusy, WithdrawalRepository
 
-DW_SUCCESS_STATUS_IDS = frozenset({0, 1, 2, 14})  # STARTED, PENDING, SUCCESSFUL, APPROVED
+# DriveWealth accepted the redemption: it exists and DW carries it on (STARTED, PENDING,
+# SUCCESSFUL, APPROVED, ON_HOLD). FAILED (3) and REJECTED (15) mean no money left the account.
+DW_ACCEPTED_STATUS_IDS = frozenset({0, 1, 2, 14, 16})
 
 
 class WithdrawActivities:
@@ -76,19 +78,14 @@ class WithdrawActivities:
     async def validate_user(self, request: ValidateUserInput) -> UserContext:
         try:
             user = await self._users.get_user(request.user_id)
-            customer = await self._users.get_customer(user.pin)
+            await self._users.get_customer(user.pin)  # Flex knows the customer
         except (UpstreamNotFound, UpstreamRefused) as exc:
             raise errors.business_error(errors.USER_INVALID, f"unknown customer ({exc})") from None
         if user.blocked:
             raise errors.business_error(errors.USER_INVALID, "customer is blocked")
         if not user.dw_account_no or not user.dw_account_id:
             raise errors.business_error(errors.USER_INVALID, "customer has no brokerage account")
-        return UserContext(
-            user_id=user.user_id,
-            customer_name=customer.name,
-            dw_account_no=user.dw_account_no,
-            dw_account_id=user.dw_account_id,
-        )
+        return UserContext(user_id=user.user_id, dw_account_id=user.dw_account_id)
 
     @activity.defn(name="checkRestrictions")
     async def check_restrictions(self, request: CheckRestrictionsInput) -> None:
@@ -191,17 +188,19 @@ class WithdrawActivities:
 
     @activity.defn(name="createDwRedemption")
     async def create_dw_redemption(self, request: CreateDwRedemptionInput) -> DwRedemptionResult:
+        account_no = await self._account_no(request.user_id, request.dw_account_id)
+
         async def attempt(refresh: bool) -> DwRedemptionResult:
             token = await self._tokens.token(refresh=refresh)
             redemption = await self._drivewealth.create_redemption(
                 token,
-                request.dw_account_no,
+                account_no,
                 request.amount,
                 self._redemption_type,
                 request.idempotency_key,
                 request.correlation_id,
             )
-            if redemption.status_id not in DW_SUCCESS_STATUS_IDS:
+            if redemption.status_id not in DW_ACCEPTED_STATUS_IDS:
                 raise errors.business_error(
                     errors.ACCOUNT_SUSPENDED, f"redemption {redemption.status_message}"
                 )
@@ -254,7 +253,20 @@ class WithdrawActivities:
             ) from None
         if not receipt.success:
             raise errors.business_error(errors.UPSTREAM_REFUSED, "reversal did not succeed")
-        return RollbackTransferResult(attempts=activity.info().attempt)
+        return RollbackTransferResult(
+            attempts=activity.info().attempt if activity.in_activity() else 1
+        )
+
+    async def _account_no(self, user_id: str, dw_account_id: str) -> str:
+        try:
+            user = await self._users.get_user(user_id)
+        except (UpstreamNotFound, UpstreamRefused) as exc:
+            raise errors.business_error(errors.ACCOUNT_SUSPENDED, f"user lookup: {exc}") from None
+        if user.dw_account_id != dw_account_id or not user.dw_account_no:
+            raise errors.business_error(
+                errors.ACCOUNT_SUSPENDED, "the brokerage account changed during the withdrawal"
+            )
+        return user.dw_account_no
 
     async def _cash_available(self, dw_account_id: str) -> Decimal:
         try:

@@ -15,6 +15,7 @@ from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowFailureError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
@@ -136,19 +137,21 @@ class WithdrawGateway:
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             return Answer(await self.status(workflow_id, user_id), False)
         except WorkflowUpdateFailedError as exc:
-            raise _update_refusal(exc) from None
+            raise await self._otp_refusal(workflow_id, user_id, _update_refusal(exc)) from None
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise errors.InvalidState("the withdrawal has already ended") from None
-            raise
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            ended = errors.InvalidState("the withdrawal has already ended")
+            raise await self._otp_refusal(workflow_id, user_id, ended) from None
         if result.verdict == OtpVerdict.INVALID:
             raise errors.OtpInvalid("wrong OTP", attemptsRemaining=result.attempts_remaining)
         if result.verdict == OtpVerdict.EXPIRED:
             raise errors.OtpExpired("the OTP window is over or its attempts are used up")
         try:
             state = await asyncio.wait_for(handle.result(), max(0.0, deadline - time.monotonic()))
-        except TimeoutError:
-            return Answer(await self.status(workflow_id, user_id), False)
+        except (TimeoutError, WorkflowFailureError):
+            state = await self.status(workflow_id, user_id)
+            return Answer(state, state.is_terminal)
         return Answer(state, True)
 
     async def cancel(self, workflow_id: str, user_id: str) -> WithdrawState:
@@ -172,12 +175,24 @@ class WithdrawGateway:
         """The current state; NotFound unless it exists and (if given) belongs to `user_id`."""
         if not workflow_id.startswith(WORKFLOW_ID_PREFIX) or len(workflow_id) > 64:
             raise errors.WithdrawalNotFound("no such withdrawal")
-        state = await self._live_state(workflow_id)
+        try:
+            state = await self._live_state(workflow_id)
+        except RPCError:
+            state = None  # no worker to answer the query: the database knows the last status
         if state is None:
             state = await asyncio.to_thread(self._repository.get, workflow_id)
         if state is None or (user_id is not None and state.user_id != user_id):
             raise errors.WithdrawalNotFound("no such withdrawal")
         return state
+
+    async def _otp_refusal(
+        self, workflow_id: str, user_id: str, default: errors.WithdrawError
+    ) -> errors.WithdrawError:
+        """An OTP the withdrawal would not take: 410 when its OTP window is what ended it."""
+        state = await self.status(workflow_id, user_id)
+        if state.status in (WithdrawStatus.OTP_TIMEOUT, WithdrawStatus.OTP_REJECTED):
+            return errors.OtpExpired("the OTP window is over or its attempts are used up")
+        return default
 
     async def _live_state(self, workflow_id: str) -> WithdrawState | None:
         handle = self._client.get_workflow_handle(workflow_id)
@@ -226,4 +241,6 @@ def _update_refusal(exc: WorkflowUpdateFailedError) -> errors.WithdrawError:
             return errors.RequestValidationError(cause.message)
         if cause.type == "INVALID_STATE":
             return errors.InvalidState(cause.message)
+        if cause.type == "OTP_EXPIRED":
+            return errors.OtpExpired(cause.message)
     return errors.InvalidState("the withdrawal cannot take an OTP now")

@@ -36,6 +36,15 @@ class WithdrawalRepository:
         """
         with self._sessions.begin() as session:
             row = session.get(WithdrawalRow, state.workflow_id, with_for_update=True)
+            stored = set(
+                session.scalars(
+                    select(WithdrawalHistoryRow.seq).where(
+                        WithdrawalHistoryRow.workflow_id == state.workflow_id
+                    )
+                )
+            )
+            if len(state.history) < len(stored):
+                return  # a late, timed-out attempt of an older save: never roll the state back
             if row is None:
                 row = WithdrawalRow(
                     workflow_id=state.workflow_id, created_at=_as_utc(state.created_at)
@@ -46,13 +55,7 @@ class WithdrawalRepository:
                 row.dw_account_id = dw_account_id
             if state.status.is_terminal:
                 row.active_account = None
-            stored = set(
-                session.scalars(
-                    select(WithdrawalHistoryRow.seq).where(
-                        WithdrawalHistoryRow.workflow_id == state.workflow_id
-                    )
-                )
-            )
+            session.flush()  # the withdrawal row first: its history rows point at it
             for seq, entry in enumerate(state.history):
                 if seq not in stored:
                     session.add(

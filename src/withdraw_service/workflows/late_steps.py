@@ -7,6 +7,7 @@ from `withdraw.py` only to keep each module readable; WithdrawWorkflow is the on
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
@@ -182,7 +183,8 @@ class LateSteps:
 
     def _redemption_input(self, user: UserContext) -> CreateDwRedemptionInput:
         return CreateDwRedemptionInput(
-            dw_account_no=user.dw_account_no,
+            user_id=user.user_id,
+            dw_account_id=user.dw_account_id,
             amount=self._request.amount,
             correlation_id=self._request.correlation_id,
             idempotency_key=self._key("redemption"),
@@ -201,11 +203,25 @@ class LateSteps:
         workflow.upsert_search_attributes([WITHDRAW_STATUS.value_set(status.value)])
 
     async def _save(self, state: WithdrawState) -> None:
-        await self._activity(
-            WithdrawActivities.save_to_db,
-            "saveToDb",
-            SaveToDbInput(state=state, dw_account_id=self._dw_account_id),
-        )
+        """Persist, however long the database is away: a persistence error must never decide
+        where the money goes, so this waits (backing off to a minute) instead of failing."""
+        pause = timedelta(seconds=1)
+        while True:
+            try:
+                await self._activity(
+                    WithdrawActivities.save_to_db,
+                    "saveToDb",
+                    SaveToDbInput(state=state, dw_account_id=self._dw_account_id),
+                )
+                return
+            except ActivityError as err:
+                workflow.logger.error(
+                    "saveToDb exhausted its retries (%s); trying again in %s",
+                    error_type(err),
+                    pause,
+                )
+                await workflow.sleep(pause)
+                pause = min(pause * 2, timedelta(minutes=1))
 
     def _key(self, step: str) -> str:
         """Idempotency key of one money-moving step: fixed before its first attempt."""

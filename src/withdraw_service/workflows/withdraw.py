@@ -12,7 +12,7 @@ and is never part of the state that queries, updates or saveToDb return.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -74,8 +74,9 @@ class WithdrawWorkflow(LateSteps):
         self._otp: OtpSubmission | None = None
         self._otp_result: OtpResult | None = None
         self._attempts_remaining = request.otp_max_attempts
-        self._otp_deadline = workflow.now()  # set for real once the OTP is sent
+        self._otp_deadline: datetime | None = None  # set once the OTP is sent
         self._cancel_requested = False
+        self._otp_closed = False
 
     @workflow.run
     async def run(self, request: WithdrawInput) -> WithdrawState:
@@ -86,6 +87,7 @@ class WithdrawWorkflow(LateSteps):
             await self._await_otp_and_finalize()
             await self._redeem_or_compensate(user)
         except Ended as ended:
+            self._close_otp()
             changes: dict[str, Any] = {"failure_code": ended.code, "failure_reason": ended.reason}
             if ended.compensation is not None:
                 changes["compensation"] = ended.compensation
@@ -103,6 +105,8 @@ class WithdrawWorkflow(LateSteps):
 
     @workflow.update(name="submitOtp")
     async def submit_otp(self, submission: OtpSubmission) -> OtpResult:
+        if self._otp is not None:  # two codes accepted in one activation: judge only the first
+            raise ApplicationError("another OTP is being checked", type="INVALID_STATE")
         self._otp, self._otp_result = submission, None
         await workflow.wait_condition(lambda: self._otp_result is not None)
         assert self._otp_result is not None
@@ -128,11 +132,21 @@ class WithdrawWorkflow(LateSteps):
         self._require_awaiting_otp()
 
     def _require_awaiting_otp(self) -> None:
+        deadline = self._otp_deadline
+        if self._otp_closed or (deadline is not None and workflow.now() >= deadline):
+            raise ApplicationError("the OTP window is over", type="OTP_EXPIRED")
         if self._state.status != S.AWAITING_OTP or self._otp is not None or self._cancel_requested:
             raise ApplicationError(
                 f"withdrawal is {self._state.status.value}, not awaiting an OTP",
                 type="INVALID_STATE",
             )
+
+    def _close_otp(self) -> None:
+        """No OTP is taken from now on; one that came in meanwhile is answered EXPIRED, so
+        that its caller is not left waiting for a verdict that will never come."""
+        self._otp_closed = True
+        if self._otp is not None:
+            self._answer_otp(OtpVerdict.EXPIRED)
 
     def _answer_otp(self, verdict: OtpVerdict) -> None:
         self._otp_result = OtpResult(
@@ -203,17 +217,19 @@ class WithdrawWorkflow(LateSteps):
             if code is None:
                 raise _unavailable(err) from None
             raise Ended(S.INITIATION_FAILED, code, error_message(err)) from None
-        self._otp_deadline = workflow.now() + timedelta(seconds=req.otp_timeout_seconds)
+        deadline = workflow.now() + timedelta(seconds=req.otp_timeout_seconds)
         await self._transition(
             S.AWAITING_OTP,
             authorisation_id=auth.authorisation_id,
             transfer_reference_number=auth.reference_number,
-            otp_expires_at=self._otp_deadline,
+            otp_expires_at=deadline,
         )
+        self._otp_deadline = deadline
 
     async def _await_otp_and_finalize(self) -> None:
         attempt = 0
         while True:
+            assert self._otp_deadline is not None
             remaining = self._otp_deadline - workflow.now()
             arrived = remaining > timedelta(0) and await wait_until(
                 lambda: self._otp is not None or self._cancel_requested, remaining
@@ -229,8 +245,9 @@ class WithdrawWorkflow(LateSteps):
             result = await self._finalize(submission, attempt)
             if result is None or result.outcome == FinalizeOutcome.SUCCESS:
                 self._answer_otp(OtpVerdict.ACCEPTED)
+                self._otp_closed = True
                 if result is None:
-                    await self._verify_transfer()
+                    await self._verify_transfer(submission, attempt)
                 else:
                     await self._transition(
                         S.TRANSFER_COMPLETED, transfer_reference_number=result.reference_number
@@ -272,8 +289,12 @@ class WithdrawWorkflow(LateSteps):
             return None
         return result
 
-    async def _verify_transfer(self) -> None:
-        """The debit may or may not have happened: ask the Transfer Checker, never re-send."""
+    async def _verify_transfer(self, submission: OtpSubmission, attempt: int) -> None:
+        """The debit may or may not have happened: ask the Transfer Checker before anything.
+
+        SUCCESS goes on, FAILED ends. INITIATED means the bank never applied the confirmation,
+        so it is sent again with the same Idempotency-Key (which can only apply it once).
+        Still unknown after the configured checks: an operator reviews it."""
         await self._transition(S.VERIFYING_TRANSFER)
         settings = self._request.policies.transfer_verification
         reference = self._state.transfer_reference_number or ""
@@ -294,6 +315,14 @@ class WithdrawWorkflow(LateSteps):
                 raise Ended(
                     S.TRANSFER_FAILED, "TRANSFER_FAILED", "the bank reports the transfer failed"
                 )
+            if report.status == "INITIATED" and workflow.patched(SAGA_V2):
+                result = await self._finalize(submission, attempt)
+                if result is None:
+                    continue
+                if result.outcome != FinalizeOutcome.SUCCESS:
+                    raise _finalize_failure(result)
+                await self._transition(S.TRANSFER_COMPLETED)
+                return
         reason = "transfer status still unknown after verification; operator review required"
         if workflow.patched(SAGA_V2):
             await self._open_task(TRANSFER_UNRESOLVED, f"{reference}: {reason}")
