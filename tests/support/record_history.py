@@ -8,6 +8,7 @@ what released code produced, and replaying it is how a non-deterministic change 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import uuid
 from decimal import Decimal
@@ -19,6 +20,7 @@ from temporalio.worker import Worker
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
 from tests.support.paths import RETRY_POLICIES, ROOT, TEMPORAL_TEST_SERVER
 from tests.support.temporal import register_search_attributes
+from withdraw_service.activities import errors
 from withdraw_service.bootstrap import WORKFLOWS, load_policies
 from withdraw_service.workflows.models import OtpSubmission, WithdrawInput
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
@@ -26,6 +28,12 @@ from withdraw_service.workflows.withdraw import WithdrawWorkflow
 PATHS = {
     "happy_path": FakeActivities,
     "compensation": lambda: FakeActivities(redemption_error="InsufficientBalanceException"),
+    "verification": lambda: FakeActivities(
+        finalize_outcomes=[errors.TRANSFER_OUTCOME_UNKNOWN], verify_statuses=["PENDING", "SUCCESS"]
+    ),
+    "manual_compensation": lambda: FakeActivities(
+        redemption_error="InsufficientBalanceException", rollback_error="UpstreamRefusedException"
+    ),
 }
 
 
@@ -57,9 +65,14 @@ async def record(name: str) -> None:
             )
             await handle.result()
             history = await handle.fetch_history()
-    target = ROOT / "tests" / "histories" / f"{name}.json"
-    target.write_text(history.to_json())
-    print(f"wrote {target}")
+    folder = ROOT / "tests" / "histories"
+    (folder / f"{name}.json").write_text(history.to_json())
+    # The workflow id is part of what replays (a child's id derives from it): keep it too.
+    ids_file = folder / "workflow_ids.json"
+    ids = json.loads(ids_file.read_text()) if ids_file.exists() else {}
+    ids[name] = handle.id
+    ids_file.write_text(json.dumps(ids, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {folder / name}.json")
 
 
 if __name__ == "__main__":
