@@ -30,7 +30,7 @@ class OperationsActivities:
 
     @activity.defn(name="openOperatorTask")
     async def open_operator_task(self, request: OpenOperatorTaskInput) -> OperatorTaskResult:
-        task = await asyncio.to_thread(
+        task, created = await asyncio.to_thread(
             self._operations.open_task,
             request.workflow_id,
             request.correlation_id,
@@ -47,6 +47,12 @@ class OperationsActivities:
             request.workflow_id,
             request.correlation_id,
         )
+        if created and request.kind == COMPENSATION_FAILED and activity.in_activity():
+            # Counted once per withdrawal (a retried activity finds the task already open).
+            activity.metric_meter().create_counter(
+                "withdraw_compensation_failed",
+                "withdrawals whose compensation failed and need a person",
+            ).add(1)
         return OperatorTaskResult(task_id=task.id)
 
     @activity.defn(name="notifyCustomer")

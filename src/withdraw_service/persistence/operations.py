@@ -38,8 +38,10 @@ class OperationsRepository:
 
     def open_task(
         self, workflow_id: str, correlation_id: str, kind: str, amount: Decimal, reason: str
-    ) -> OperatorTask:
-        """Open the task, or answer the one already open for this withdrawal and kind."""
+    ) -> tuple[OperatorTask, bool]:
+        """Open the task, or answer the one already open for this withdrawal and kind;
+        the flag says whether this call opened it."""
+        created = True
         try:
             with self._sessions.begin() as session:
                 row = OperatorTaskRow(
@@ -54,10 +56,10 @@ class OperationsRepository:
                 )
                 session.add(row)
         except IntegrityError:
-            pass
+            created = False
         existing = self.task_for(workflow_id, kind)
         assert existing is not None
-        return existing
+        return existing, created
 
     def task_for(self, workflow_id: str, kind: str) -> OperatorTask | None:
         with self._sessions() as session:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from withdraw_service.domain.statuses import UNRESOLVED, WithdrawStatus
-from withdraw_service.domain.withdrawal import HistoryEntry, WithdrawState
+from withdraw_service.domain.withdrawal import CompensationInfo, HistoryEntry, WithdrawState
 from withdraw_service.persistence.tables import WithdrawalHistoryRow, WithdrawalRow
 
 
@@ -138,6 +138,7 @@ def _copy_state(row: WithdrawalRow, state: WithdrawState) -> None:
     row.dw_redemption_id = state.dw_redemption_id
     row.failure_code = state.failure_code
     row.failure_reason = state.failure_reason
+    row.compensation = state.compensation.model_dump(mode="json") if state.compensation else None
     row.updated_at = _as_utc(state.updated_at)
 
 
@@ -175,6 +176,9 @@ def _to_state(row: WithdrawalRow, history: list[HistoryEntry]) -> WithdrawState:
         dw_redemption_id=row.dw_redemption_id,
         failure_code=row.failure_code,
         failure_reason=row.failure_reason,
+        compensation=CompensationInfo.model_validate(row.compensation)
+        if row.compensation
+        else None,
         history=history,
         created_at=_utc(row.created_at),
         updated_at=_utc(row.updated_at),

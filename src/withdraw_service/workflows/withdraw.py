@@ -115,6 +115,13 @@ class WithdrawWorkflow(LateSteps):
     @submit_otp.validator
     def _check_otp(self, submission: OtpSubmission) -> None:
         # Rejected updates leave no trace in history, so a bad code here changes nothing.
+        deadline = self._otp_deadline
+        if (
+            self._state.status == S.AWAITING_OTP
+            and deadline is not None
+            and workflow.now() >= deadline
+        ):
+            raise ApplicationError("the OTP window is over", type="OTP_EXPIRED")
         self._require_awaiting_otp()
         code = submission.otp_code
         if not (len(code) == 6 and code.isascii() and code.isdigit()):
@@ -132,14 +139,13 @@ class WithdrawWorkflow(LateSteps):
         self._require_awaiting_otp()
 
     def _require_awaiting_otp(self) -> None:
-        deadline = self._otp_deadline
-        if self._otp_closed or (deadline is not None and workflow.now() >= deadline):
-            raise ApplicationError("the OTP window is over", type="OTP_EXPIRED")
-        if self._state.status != S.AWAITING_OTP or self._otp is not None or self._cancel_requested:
+        if self._state.status != S.AWAITING_OTP or self._otp_closed or self._otp is not None:
             raise ApplicationError(
                 f"withdrawal is {self._state.status.value}, not awaiting an OTP",
                 type="INVALID_STATE",
             )
+        if self._cancel_requested:
+            raise ApplicationError("withdrawal is being cancelled", type="INVALID_STATE")
 
     def _close_otp(self) -> None:
         """No OTP is taken from now on; one that came in meanwhile is answered EXPIRED, so

@@ -1,0 +1,119 @@
+"""Initiation paths through the real stack: refusals before any money moves (CONTRACT
+sections 3-5), the one-in-flight restriction with cancel, and initiate's retry policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration._paths import (
+    START_CASH,
+    calls,
+    cancel,
+    initiate,
+    money,
+    problem,
+    refused_withdrawal,
+    start,
+    status,
+    wait_terminal,
+)
+from tests.integration.conftest import Stack
+
+
+@pytest.mark.parametrize("user", ["user-blocked", "user-nobroker", "user-nobody-9999"])
+async def test_invalid_user_is_refused_403(stack: Stack, user: str) -> None:
+    response = await initiate(stack, user)
+
+    body = problem(response, 403, "USER_INVALID")
+    workflow_id = await refused_withdrawal(stack, body, user)
+    state = await wait_terminal(stack, workflow_id, user)
+    assert state["status"] == "USER_INVALID"
+    assert state["failureCode"] == "USER_INVALID"
+    ledger = await money(stack, state["correlationId"])
+    assert ledger.transfers == [] and ledger.redemptions == []
+    assert ledger.calls("transfer.initiate") == 0
+
+
+async def test_second_initiate_while_first_awaits_otp_is_restricted_then_first_cancelled(
+    stack: Stack,
+) -> None:
+    first = await start(stack)
+
+    second = await initiate(stack)
+    body = problem(second, 409, "WITHDRAW_RESTRICTED")
+    restricted_id = await refused_withdrawal(stack, body)
+    assert restricted_id != first.workflow_id
+    restricted = await wait_terminal(stack, restricted_id)
+    assert restricted["status"] == "WITHDRAW_RESTRICTED"
+    assert (await money(stack, restricted["correlationId"])).transfers == []
+    # The first one is untouched by the refusal.
+    assert (await status(stack, first.workflow_id))["status"] == "AWAITING_OTP"
+
+    cancelled = await cancel(stack, first.workflow_id)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["data"]["status"] == "CANCELLED"
+    problem(await cancel(stack, first.workflow_id), 409, "INVALID_STATE")
+
+    state = await wait_terminal(stack, first.workflow_id)
+    assert state["status"] == "CANCELLED"
+    ledger = await money(stack, first.correlation_id)
+    assert ledger.transfer_statuses == ["INITIATED"]  # authorised, never debited
+    assert ledger.redemptions == [] and ledger.reversals == []
+    assert ledger.cash() == START_CASH
+
+
+async def test_amount_above_brokerage_cash_is_insufficient_funds(stack: Stack) -> None:
+    response = await initiate(stack, amount="20000.00")
+
+    body = problem(response, 422, "INSUFFICIENT_FUNDS")
+    state = await wait_terminal(stack, await refused_withdrawal(stack, body))
+    assert state["status"] == "INITIATION_FAILED"
+    assert state["failureCode"] == "INSUFFICIENT_FUNDS"
+    ledger = await money(stack, state["correlationId"])
+    assert ledger.transfers == [] and ledger.redemptions == []
+    assert ledger.calls("transfer.initiate") == 0  # refused before the bank was asked
+
+
+async def test_transfer_service_rejecting_initiate_is_insufficient_funds(stack: Stack) -> None:
+    await stack.fault("transfer", "initiate", "reject")
+
+    response = await initiate(stack)
+
+    body = problem(response, 422, "INSUFFICIENT_FUNDS")
+    state = await wait_terminal(stack, await refused_withdrawal(stack, body))
+    assert state["status"] == "INITIATION_FAILED"
+    assert state["failureCode"] == "INSUFFICIENT_FUNDS"
+    ledger = await money(stack, state["correlationId"])
+    assert ledger.transfers == [] and ledger.redemptions == []
+    assert ledger.calls("transfer.initiate") == 1  # a business refusal is not retried
+
+
+async def test_initiate_500s_within_the_retry_policy_still_reach_awaiting_otp(
+    stack: Stack,
+) -> None:
+    before = await calls(stack, "transfer.initiate")
+    await stack.fault("transfer", "initiate", "error_500", times=2)
+
+    started = await start(stack)
+
+    assert await calls(stack, "transfer.initiate") == before + 3
+    ledger = await money(stack, started.correlation_id)
+    assert ledger.transfer_statuses == ["INITIATED"]  # the retries made one authorisation
+    # Drive it to an end: the customer walks away.
+    assert (await cancel(stack, started.workflow_id)).status_code == 200
+    assert (await wait_terminal(stack, started.workflow_id))["status"] == "CANCELLED"
+
+
+async def test_initiate_500s_past_the_retry_policy_is_upstream_unavailable(stack: Stack) -> None:
+    before = await calls(stack, "transfer.initiate")
+    await stack.fault("transfer", "initiate", "error_500", times=5)
+
+    response = await initiate(stack)
+
+    body = problem(response, 503, "UPSTREAM_UNAVAILABLE")
+    assert await calls(stack, "transfer.initiate") == before + 5
+    state = await wait_terminal(stack, await refused_withdrawal(stack, body))
+    assert state["status"] == "INITIATION_FAILED"
+    assert state["failureCode"] == "UPSTREAM_UNAVAILABLE"
+    ledger = await money(stack, state["correlationId"])
+    assert ledger.transfers == [] and ledger.redemptions == []
