@@ -92,11 +92,11 @@ def build_worker(
     client: Client,
     task_queue: str,
     activities: WithdrawActivities,
-    operations: OperationsRepository,
+    operations: OperationsActivities,
 ) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[*activities.all(), *OperationsActivities(operations).all()],  # type: ignore[list-item]
+        activities=[*activities.all(), *operations.all()],  # type: ignore[list-item]
     )

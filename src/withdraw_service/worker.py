@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from withdraw_service.activities.operations import OperationsActivities
 from withdraw_service.bootstrap import (
     build_activities,
     build_http,
@@ -24,8 +25,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     await asyncio.to_thread(migrate, settings.effective_database_url)
     client = await connect_temporal(settings, metrics_runtime(settings.worker_metrics_port))
     async with build_http(settings) as http:
-        activities = build_activities(settings, http, build_repository(settings))
-        worker = build_worker(client, settings.task_queue, activities, build_operations(settings))
+        repository = build_repository(settings)
+        activities = build_activities(settings, http, repository)
+        operations = OperationsActivities(build_operations(settings), repository)
+        worker = build_worker(client, settings.task_queue, activities, operations)
         log.info("worker polling task queue %s", settings.task_queue)
         async with worker:
             await (stop or asyncio.Event()).wait()

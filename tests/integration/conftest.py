@@ -23,6 +23,7 @@ from tests.support.databases import database_url
 from tests.support.paths import TEMPORAL_CLI
 from tests.support.policies import write_fast_policies
 from tests.support.servers import free_port, serve_in_thread
+from withdraw_service.activities.operations import OperationsActivities
 from withdraw_service.api.app import create_app
 from withdraw_service.api.auth import mint_token
 from withdraw_service.bootstrap import (
@@ -122,7 +123,10 @@ async def stack(
                 operations = build_operations(settings)
                 activities = build_activities(settings, http, repository)
                 async with build_worker(
-                    dev_server.client, settings.task_queue, activities, operations
+                    dev_server.client,
+                    settings.task_queue,
+                    activities,
+                    OperationsActivities(operations, repository),
                 ):
                     stack = Stack(
                         api=api,

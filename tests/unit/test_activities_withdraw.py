@@ -44,6 +44,7 @@ from withdraw_service.adapters.ports import (
 )
 from withdraw_service.domain.policies import ACTIVITY_NAMES
 from withdraw_service.domain.statuses import WithdrawStatus as S
+from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
 
 USER = SessionUser("user-1001", "PIN1", "+1555", "CIF1", "DWAA001001", "acc-id-1", False)
@@ -192,7 +193,7 @@ async def test_the_cash_check_survives_an_expired_dw_token(
     assert world.drivewealth.token_requests == 2
 
 
-async def test_an_unresolved_earlier_withdrawal_restricts_the_account(
+async def test_an_unresolved_earlier_withdrawal_restricts_the_account_until_resolved(
     world: World, make_state: MakeState
 ) -> None:
     unresolved = make_state(
@@ -201,10 +202,18 @@ async def test_an_unresolved_earlier_withdrawal_restricts_the_account(
         created_at=datetime(2025, 6, 1, tzinfo=UTC),
     )
     world.repository.save(unresolved, "acc-id-1")
+    operations = OperationsRepository(world.repository.engine)
+    task, _ = operations.open_task(
+        WF_A, unresolved.correlation_id, "TRANSFER_UNRESOLVED", Decimal("150.00"), "unknown"
+    )
     world.repository.save(make_state(WF_B))
     with pytest.raises(ApplicationError) as caught:
         await world.activities.check_restrictions(restrictions(WF_B))
     assert_business_error(caught.value, errors.WITHDRAW_RESTRICTED)
+
+    # An operator checked with the bank and resolved the task: the account is free again.
+    operations.resolve(task.id, "ops-1", "bank confirms no debit")
+    await world.activities.check_restrictions(restrictions(WF_B))
 
 
 # -- initiateTransfer ---------------------------------------------------------------------

@@ -48,7 +48,12 @@ class FakeGateway:
     crash: Exception | None = None
 
     async def initiate(
-        self, user_id: str, amount: Decimal, product_number: str, frontend_sima_ready: bool
+        self,
+        user_id: str,
+        amount: Decimal,
+        product_number: str,
+        frontend_sima_ready: bool,
+        idempotency_key: str | None = None,
     ) -> Answer:
         if self.crash:
             raise self.crash

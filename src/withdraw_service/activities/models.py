@@ -131,3 +131,9 @@ class NotifyCustomerInput(BaseModel):
     user_id: str
     kind: str
     message: str
+
+
+class MarkCompensatedInput(BaseModel):
+    workflow_id: str
+    task_id: str
+    attempts: int

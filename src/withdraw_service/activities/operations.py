@@ -12,11 +12,13 @@ import logging
 from temporalio import activity
 
 from withdraw_service.activities.models import (
+    MarkCompensatedInput,
     NotifyCustomerInput,
     OpenOperatorTaskInput,
     OperatorTaskResult,
 )
 from withdraw_service.persistence.operations import OperationsRepository
+from withdraw_service.persistence.repository import WithdrawalRepository
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,9 @@ TRANSFER_UNRESOLVED = "TRANSFER_UNRESOLVED"
 
 
 class OperationsActivities:
-    def __init__(self, operations: OperationsRepository) -> None:
+    def __init__(self, operations: OperationsRepository, withdrawals: WithdrawalRepository) -> None:
         self._operations = operations
+        self._withdrawals = withdrawals
 
     @activity.defn(name="openOperatorTask")
     async def open_operator_task(self, request: OpenOperatorTaskInput) -> OperatorTaskResult:
@@ -65,5 +68,14 @@ class OperationsActivities:
             request.message,
         )
 
+    @activity.defn(name="markCompensated")
+    async def mark_compensated(self, request: MarkCompensatedInput) -> None:
+        await asyncio.to_thread(
+            self._withdrawals.mark_compensated,
+            request.workflow_id,
+            request.attempts,
+            request.task_id,
+        )
+
     def all(self) -> list[object]:
-        return [self.open_operator_task, self.notify_customer]
+        return [self.open_operator_task, self.notify_customer, self.mark_compensated]

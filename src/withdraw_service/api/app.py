@@ -19,8 +19,12 @@ from temporalio.client import Client
 
 from withdraw_service.api import problems
 from withdraw_service.api.gateway import GatewayConfig, WithdrawGateway
+from withdraw_service.api.operators import OperatorDesk
 from withdraw_service.api.routes import router
+from withdraw_service.api.routes_ops import router as ops_router
 from withdraw_service.bootstrap import build_repository, connect_temporal, load_policies
+from withdraw_service.persistence.idempotency import IdempotencyRepository
+from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,17 +53,19 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.temporal = temporal
         app.state.repository = repository
+        config = GatewayConfig(
+            task_queue=settings.task_queue,
+            wait_seconds=settings.api_wait_seconds,
+            otp_timeout_seconds=settings.otp_timeout_seconds,
+            otp_max_attempts=settings.otp_max_attempts,
+            execution_timeout=timedelta(seconds=settings.workflow_execution_timeout_seconds),
+            policies=policies,
+        )
         app.state.gateway = WithdrawGateway(
-            temporal,
-            repository,
-            GatewayConfig(
-                task_queue=settings.task_queue,
-                wait_seconds=settings.api_wait_seconds,
-                otp_timeout_seconds=settings.otp_timeout_seconds,
-                otp_max_attempts=settings.otp_max_attempts,
-                execution_timeout=timedelta(seconds=settings.workflow_execution_timeout_seconds),
-                policies=policies,
-            ),
+            temporal, repository, IdempotencyRepository(repository.engine), config
+        )
+        app.state.desk = OperatorDesk(
+            temporal, repository, OperationsRepository(repository.engine), config
         )
         yield
 
@@ -71,6 +77,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     )
     problems.install(app)
     app.include_router(router)
+    app.include_router(ops_router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

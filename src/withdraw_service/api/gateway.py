@@ -5,6 +5,8 @@ updates, reads state from the workflow while it runs and from the database once 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,14 +26,19 @@ from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from withdraw_service.domain import errors
 from withdraw_service.domain.policies import RetryPolicies
 from withdraw_service.domain.statuses import WithdrawStatus
 from withdraw_service.domain.withdrawal import WithdrawState
+from withdraw_service.persistence.idempotency import (
+    IdempotencyRepository,
+    KeyReusedForAnotherRequest,
+)
 from withdraw_service.persistence.repository import WithdrawalRepository
 from withdraw_service.workflows.models import (
     CORRELATION_ID,
@@ -66,17 +73,43 @@ class GatewayConfig:
 
 class WithdrawGateway:
     def __init__(
-        self, client: Client, repository: WithdrawalRepository, config: GatewayConfig
+        self,
+        client: Client,
+        repository: WithdrawalRepository,
+        keys: IdempotencyRepository,
+        config: GatewayConfig,
     ) -> None:
         self._client = client
         self._repository = repository
+        self._keys = keys
         self._config = config
 
     async def initiate(
-        self, user_id: str, amount: Decimal, product_number: str, frontend_sima_ready: bool
+        self,
+        user_id: str,
+        amount: Decimal,
+        product_number: str,
+        frontend_sima_ready: bool,
+        idempotency_key: str | None = None,
     ) -> Answer:
         workflow_id = f"{WORKFLOW_ID_PREFIX}{uuid.uuid4()}"
         correlation_id = str(uuid.uuid4())
+        if idempotency_key is not None:
+            fingerprint = request_fingerprint(amount, product_number, frontend_sima_ready)
+            try:
+                keyed = await asyncio.to_thread(
+                    self._keys.claim,
+                    user_id,
+                    idempotency_key,
+                    fingerprint,
+                    workflow_id,
+                    correlation_id,
+                )
+            except KeyReusedForAnotherRequest:
+                raise errors.IdempotencyKeyReused(
+                    "this Idempotency-Key was used with a different request"
+                ) from None
+            workflow_id, correlation_id = keyed.workflow_id, keyed.correlation_id
         request = WithdrawInput(
             correlation_id=correlation_id,
             user_id=user_id,
@@ -92,7 +125,10 @@ class WithdrawGateway:
             request,
             id=workflow_id,
             task_queue=self._config.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            # A repeated Idempotency-Key finds its running workflow, or (closed) is refused a
+            # second run: either way nothing new starts.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             execution_timeout=self._config.execution_timeout,
             search_attributes=TypedSearchAttributes(
                 [
@@ -115,6 +151,9 @@ class WithdrawGateway:
 
         try:
             state = await asyncio.wait_for(started_and_initiated(), self._config.wait_seconds)
+        except WorkflowAlreadyStartedError:
+            state = await self.status(workflow_id, user_id)  # its key's withdrawal has ended
+            return Answer(state, True)
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             return Answer(await self._state_or_placeholder(request, workflow_id), False)
         return Answer(state, True)
@@ -244,3 +283,12 @@ def _update_refusal(exc: WorkflowUpdateFailedError) -> errors.WithdrawError:
         if cause.type == "OTP_EXPIRED":
             return errors.OtpExpired(cause.message)
     return errors.InvalidState("the withdrawal cannot take an OTP now")
+
+
+def request_fingerprint(amount: Decimal, product_number: str, frontend_sima_ready: bool) -> str:
+    """What an Idempotency-Key promises: the same amount, product and flag."""
+    canonical = json.dumps(
+        {"amount": f"{amount:.2f}", "productNumber": product_number, "sima": frontend_sima_ready},
+        sort_keys=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()

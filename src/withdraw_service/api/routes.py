@@ -1,45 +1,46 @@
-"""Withdrawal endpoints (CONTRACT section 4). Thin: parse, authorize, call the gateway, shape."""
+"""Customer endpoints (CONTRACT section 4). Thin: parse, authorize, call the gateway, shape."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from withdraw_service.api.auth import Principal, authenticate
 from withdraw_service.api.body import body_schema, parse_body
-from withdraw_service.api.gateway import Answer, WithdrawGateway
-from withdraw_service.api.schemas import FinalizeRequest, InitiateRequest, envelope
+from withdraw_service.api.deps import CurrentUser, Gateway, Repository, WorkflowId, settings_of
+from withdraw_service.api.gateway import Answer
+from withdraw_service.api.pagination import decode_cursor, page
+from withdraw_service.api.schemas import (
+    Envelope,
+    FinalizeRequest,
+    InitiateRequest,
+    WithdrawalPage,
+    envelope,
+    problems,
+)
 from withdraw_service.domain import errors
 from withdraw_service.domain.money import AmountError, parse_amount
 from withdraw_service.domain.statuses import WithdrawStatus
 from withdraw_service.domain.withdrawal import WithdrawState
-from withdraw_service.settings import Settings
 
-router = APIRouter()
+router = APIRouter(tags=["withdrawals"])
 
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _gateway(request: Request) -> WithdrawGateway:
-    gateway: WithdrawGateway = request.app.state.gateway
-    return gateway
-
-
-def _principal(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
-    return authenticate(authorization, _settings(request).jwt_secret.get_secret_value())
-
-
-CurrentUser = Annotated[Principal, Depends(_principal)]
-Gateway = Annotated[WithdrawGateway, Depends(_gateway)]
-WorkflowId = Annotated[str, Path(alias="workflowId", max_length=64)]
+StateResponses: dict[int | str, dict[str, Any]] = {
+    200: {"model": Envelope[WithdrawState], "description": "settled within the wait"},
+    202: {"model": Envelope[WithdrawState], "description": "still working: poll the status"},
+}
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x20-\x7e]+$",
+        description="the same key from the same user returns the same withdrawal",
+    ),
+]
 
 
 def state_json(state: WithdrawState) -> dict[str, Any]:
@@ -47,57 +48,87 @@ def state_json(state: WithdrawState) -> dict[str, Any]:
 
 
 def _answer(answer: Answer) -> JSONResponse:
-    return JSONResponse(
-        envelope(state_json(answer.state)), status_code=200 if answer.settled else 202
-    )
+    status = 200 if answer.settled else 202
+    return JSONResponse(envelope(state_json(answer.state)), status_code=status)
 
 
-@router.post("/withdraw/initiate", openapi_extra=body_schema(InitiateRequest))
-async def initiate_withdraw(request: Request, user: CurrentUser, gateway: Gateway) -> JSONResponse:
+@router.post(
+    "/withdraw/initiate",
+    openapi_extra=body_schema(InitiateRequest),
+    responses={**StateResponses, **problems(401, 403, 409, 422, 503)},
+)
+async def initiate_withdraw(
+    request: Request, user: CurrentUser, gateway: Gateway, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    """Start a withdrawal; answers once the transfer is initiated and the OTP sent."""
     body = await parse_body(request, InitiateRequest)
     try:
-        amount = parse_amount(body.amount, _settings(request).max_amount)
+        amount = parse_amount(body.amount, settings_of(request).max_amount)
     except AmountError as exc:
         raise errors.RequestValidationError(str(exc)) from None
     answer = await gateway.initiate(
-        user.user_id, amount, body.product_number, body.frontend_sima_ready
+        user.user_id, amount, body.product_number, body.frontend_sima_ready, idempotency_key
     )
     _raise_if_refused(answer.state)
     return _answer(answer)
 
 
-@router.put("/withdraw/finalize/{workflowId}", openapi_extra=body_schema(FinalizeRequest))
+@router.put(
+    "/withdraw/finalize/{workflowId}",
+    openapi_extra=body_schema(FinalizeRequest),
+    responses={**StateResponses, **problems(401, 404, 409, 410, 422)},
+)
 async def finalize_withdraw(
     request: Request, workflow_id: WorkflowId, user: CurrentUser, gateway: Gateway
 ) -> JSONResponse:
+    """Deliver the OTP; answers the receipt once the withdrawal has completed."""
     body = await parse_body(request, FinalizeRequest)
     answer = await gateway.finalize(workflow_id, user.user_id, body.otp_code, body.sima_stan)
     return _answer(answer)
 
 
-@router.post("/withdraw/{workflowId}/cancel")
+@router.post(
+    "/withdraw/{workflowId}/cancel",
+    response_model=Envelope[WithdrawState],
+    responses=problems(401, 404, 409),
+)
 async def cancel_withdraw(
     workflow_id: WorkflowId, user: CurrentUser, gateway: Gateway
 ) -> dict[str, Any]:
+    """Cancel a withdrawal that awaits its OTP; nothing has been debited."""
     return envelope(state_json(await gateway.cancel(workflow_id, user.user_id)))
 
 
-@router.get("/withdraw/status/{workflowId}")
+@router.get(
+    "/withdraw/status/{workflowId}",
+    response_model=Envelope[WithdrawState],
+    responses=problems(401, 404),
+)
 async def withdraw_status(
     workflow_id: WorkflowId, user: CurrentUser, gateway: Gateway
 ) -> dict[str, Any]:
+    """The withdrawal's state, running or finished."""
     return envelope(state_json(await gateway.status(workflow_id, user.user_id)))
 
 
-@router.get("/withdraw")
+@router.get("/withdraw", response_model=Envelope[WithdrawalPage], responses=problems(401, 422))
 async def list_withdrawals(
-    request: Request,
     user: CurrentUser,
+    repository: Repository,
+    status: WithdrawStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
-    repository = request.app.state.repository
-    states = await asyncio.to_thread(repository.list_for_user, user.user_id, limit)
-    return envelope({"items": [state_json(s) for s in states], "nextCursor": None})
+    """The caller's withdrawals, newest first."""
+    found = await asyncio.to_thread(
+        repository.search,
+        user_id=user.user_id,
+        status=status.value if status else None,
+        limit=limit + 1,
+        after=decode_cursor(cursor),
+    )
+    items, next_cursor = page(found, limit)
+    return envelope({"items": [state_json(s) for s in items], "nextCursor": next_cursor})
 
 
 _REFUSALS: dict[str, type[errors.WithdrawError]] = {

@@ -1,19 +1,27 @@
-"""Request bodies. Amounts arrive as strings or JSON numbers and are parsed to Decimal from the
-raw text (`api/body.py`), never through a float.
+"""Request bodies and the documented response shapes. Amounts arrive as strings or JSON numbers
+and are parsed to Decimal from the raw text (`api/body.py`), never through a float.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic.alias_generators import to_camel
+
+from withdraw_service.domain.withdrawal import WithdrawState
+
+T = TypeVar("T")
 
 
 class InitiateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    amount: Decimal | str | StrictInt = Field(description='USD, e.g. "150.00"; at most 2 decimals')
+    amount: Decimal | str | StrictInt = Field(
+        description='USD, positive, at most 2 decimals, e.g. "150.00"'
+    )
     product_number: str = Field(
         alias="productNumber", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$"
     )
@@ -27,6 +35,73 @@ class FinalizeRequest(BaseModel):
     sima_stan: str | None = Field(default=None, alias="simaStan", max_length=64)
 
 
-def envelope(data: Any) -> dict[str, Any]:
+class ResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class Envelope(BaseModel, Generic[T]):
     """The seed's ResponseDTO: success bodies are `{"data": ...}`."""
+
+    data: T
+
+
+class WithdrawalPage(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    items: list[WithdrawState]
+    next_cursor: str | None
+
+
+class OperatorTaskOut(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    id: str
+    workflow_id: str
+    correlation_id: str
+    kind: str
+    amount: Decimal
+    reason: str
+    state: str
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    note: str | None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; `code` is one of CONTRACT section 3's."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    attemptsRemaining: int | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+def envelope(data: Any) -> dict[str, Any]:
     return {"data": data}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the problem details a route can answer."""
+    described = {
+        401: "UNAUTHENTICATED: missing, malformed, expired or wrongly signed token",
+        403: "FORBIDDEN (role missing) or USER_INVALID",
+        404: "NOT_FOUND: unknown, or another customer's",
+        409: "WITHDRAW_RESTRICTED or INVALID_STATE",
+        410: "OTP_EXPIRED",
+        422: "VALIDATION_ERROR, INSUFFICIENT_FUNDS, IDEMPOTENCY_KEY_REUSED or OTP_INVALID",
+        503: "UPSTREAM_UNAVAILABLE",
+    }
+    return {
+        status: {
+            "model": Problem,
+            "description": described[status],
+            "content": {"application/problem+json": {}},
+        }
+        for status in statuses
+    }

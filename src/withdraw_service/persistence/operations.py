@@ -77,6 +77,23 @@ class OperationsRepository:
                 query = query.where(OperatorTaskRow.state == state)
             return [_task(row) for row in session.scalars(query)]
 
+    def get_task(self, task_id: str) -> OperatorTask | None:
+        with self._sessions() as session:
+            row = session.get(OperatorTaskRow, task_id)
+            return _task(row) if row else None
+
+    def resolve(self, task_id: str, resolved_by: str, note: str) -> OperatorTask | None:
+        """Mark an OPEN task handled by hand; None if it was not open."""
+        with self._sessions.begin() as session:
+            row = session.get(OperatorTaskRow, task_id, with_for_update=True)
+            if row is None or row.state != "OPEN":
+                return None
+            row.state = "RESOLVED"
+            row.resolved_at = datetime.now(UTC)
+            row.resolved_by = resolved_by
+            row.note = note
+        return self.get_task(task_id)
+
     def notify(self, workflow_id: str, user_id: str, kind: str, message: str) -> None:
         try:
             with self._sessions.begin() as session:

@@ -11,13 +11,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, select, update
+from sqlalchemy import CursorResult, Engine, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from withdraw_service.domain.statuses import UNRESOLVED, WithdrawStatus
 from withdraw_service.domain.withdrawal import CompensationInfo, HistoryEntry, WithdrawState
-from withdraw_service.persistence.tables import WithdrawalHistoryRow, WithdrawalRow
+from withdraw_service.persistence.tables import (
+    OperatorTaskRow,
+    WithdrawalHistoryRow,
+    WithdrawalRow,
+)
 
 
 class AccountBusy(Exception):
@@ -87,15 +91,18 @@ class WithdrawalRepository:
 
     def has_unresolved(self, dw_account_id: str, since: datetime, other_than: str) -> bool:
         """Whether an earlier withdrawal of the account, created since `since`, ended with
-        its money unresolved (an operator task is open): the seed's pending/failed rule."""
+        its money unresolved and its operator task still open: the seed's pending/failed
+        rule. Resolving the task (POST /ops/compensation-tasks/{id}/resolve) lifts it."""
         with self._sessions() as session:
             found = session.scalar(
                 select(WithdrawalRow.workflow_id)
+                .join(OperatorTaskRow, OperatorTaskRow.workflow_id == WithdrawalRow.workflow_id)
                 .where(
                     WithdrawalRow.dw_account_id == dw_account_id,
                     WithdrawalRow.workflow_id != other_than,
                     WithdrawalRow.created_at >= _as_utc(since),
                     WithdrawalRow.status.in_([s.value for s in UNRESOLVED]),
+                    OperatorTaskRow.state == "OPEN",
                 )
                 .limit(1)
             )
@@ -115,14 +122,73 @@ class WithdrawalRepository:
             return [_to_state(row, _history(session, row.workflow_id)) for row in rows]
 
     def list_for_user(self, user_id: str, limit: int = 20) -> Sequence[WithdrawState]:
+        return self.search(user_id=user_id, limit=limit)
+
+    def search(
+        self,
+        *,
+        user_id: str | None = None,
+        status: str | None = None,
+        correlation_id: str | None = None,
+        limit: int = 20,
+        after: tuple[datetime, str] | None = None,
+    ) -> Sequence[WithdrawState]:
+        """Newest first; `after` is the (createdAt, workflowId) of the last item already seen,
+        so pages neither repeat nor skip when withdrawals are added meanwhile."""
+        query = select(WithdrawalRow)
+        if user_id is not None:
+            query = query.where(WithdrawalRow.user_id == user_id)
+        if status is not None:
+            query = query.where(WithdrawalRow.status == status)
+        if correlation_id is not None:
+            query = query.where(WithdrawalRow.correlation_id == correlation_id)
+        if after is not None:
+            created, workflow_id = _as_utc(after[0]), after[1]
+            query = query.where(
+                or_(
+                    WithdrawalRow.created_at < created,
+                    and_(
+                        WithdrawalRow.created_at == created,
+                        WithdrawalRow.workflow_id < workflow_id,
+                    ),
+                )
+            )
+        query = query.order_by(
+            WithdrawalRow.created_at.desc(), WithdrawalRow.workflow_id.desc()
+        ).limit(limit)
         with self._sessions() as session:
-            rows = session.scalars(
-                select(WithdrawalRow)
-                .where(WithdrawalRow.user_id == user_id)
-                .order_by(WithdrawalRow.created_at.desc(), WithdrawalRow.workflow_id.desc())
-                .limit(limit)
-            ).all()
+            rows = session.scalars(query).all()
             return [_to_state(row, _history(session, row.workflow_id)) for row in rows]
+
+    def mark_compensated(self, workflow_id: str, attempts: int, task_id: str) -> None:
+        """An operator's retried reversal succeeded: the withdrawal ends COMPENSATED after
+        all, with its history row, and its task is resolved, in one transaction."""
+        now = datetime.now(UTC)
+        with self._sessions.begin() as session:
+            row = session.get(WithdrawalRow, workflow_id, with_for_update=True)
+            if row is None or row.status == WithdrawStatus.COMPENSATED.value:
+                return
+            seq = len(_history(session, workflow_id))
+            row.status = WithdrawStatus.COMPENSATED.value
+            row.updated_at = now
+            row.active_account = None
+            row.compensation = CompensationInfo(
+                status="SUCCEEDED", attempts=attempts, task_id=task_id
+            ).model_dump(mode="json")
+            session.add(
+                WithdrawalHistoryRow(
+                    workflow_id=workflow_id,
+                    seq=seq,
+                    status=WithdrawStatus.COMPENSATED.value,
+                    at=now,
+                )
+            )
+            task = session.get(OperatorTaskRow, task_id, with_for_update=True)
+            if task is not None and task.state == "OPEN":
+                task.state = "RESOLVED"
+                task.resolved_at = now
+                task.resolved_by = "system:retry"
+                task.note = "reversal retried by an operator and succeeded"
 
 
 def _copy_state(row: WithdrawalRow, state: WithdrawState) -> None:

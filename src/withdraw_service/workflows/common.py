@@ -15,7 +15,11 @@ with workflow.unsafe.imports_passed_through():
     from withdraw_service.domain.policies import RetryPolicies, RetryPolicySpec
 
 # Activities that the seed's file does not name run with the policy of the step named here.
-POLICY_OF = {"openOperatorTask": "saveToDb", "notifyCustomer": "saveToDb"}
+POLICY_OF = {
+    "openOperatorTask": "saveToDb",
+    "notifyCustomer": "saveToDb",
+    "markCompensated": "saveToDb",
+}
 
 
 async def run_activity(

@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from withdraw_service.activities.models import (
+        MarkCompensatedInput,
         NotifyCustomerInput,
         OpenOperatorTaskInput,
         OperatorTaskResult,
@@ -40,6 +41,8 @@ class CompensationInput(BaseModel):
     reason: str
     idempotency_key: str
     policies: RetryPolicies
+    # Set when an operator retries a failed compensation: its task, resolved on success.
+    retry_of_task: str | None = None
 
 
 class CompensationResult(BaseModel):
@@ -67,7 +70,26 @@ class CompensationWorkflow:
                 ),
             )
         except ActivityError as err:
+            if request.retry_of_task is not None:  # the operator's task stays open
+                attempts = policies.of("rollbackTransfer").retry_policy.maximum_attempts
+                return CompensationResult(
+                    succeeded=False,
+                    attempts=attempts,
+                    task_id=request.retry_of_task,
+                    reason=error_message(err),
+                )
             return await self._hand_to_operators(request, error_message(err))
+        if request.retry_of_task is not None:
+            await run_activity(
+                policies,
+                "markCompensated",
+                OperationsActivities.mark_compensated,
+                MarkCompensatedInput(
+                    workflow_id=request.workflow_id,
+                    task_id=request.retry_of_task,
+                    attempts=reversed_.attempts,
+                ),
+            )
         await run_activity(
             policies,
             "notifyCustomer",

@@ -1,0 +1,52 @@
+"""FastAPI dependencies: the settings, the gateway and the caller, from the app's state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Request
+
+from withdraw_service.api.auth import Principal, authenticate
+from withdraw_service.api.gateway import WithdrawGateway
+from withdraw_service.api.operators import OperatorDesk
+from withdraw_service.persistence.repository import WithdrawalRepository
+from withdraw_service.settings import Settings
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _gateway(request: Request) -> WithdrawGateway:
+    gateway: WithdrawGateway = request.app.state.gateway
+    return gateway
+
+
+def _desk(request: Request) -> OperatorDesk:
+    desk: OperatorDesk = request.app.state.desk
+    return desk
+
+
+def _repository(request: Request) -> WithdrawalRepository:
+    repository: WithdrawalRepository = request.app.state.repository
+    return repository
+
+
+def _principal(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    return authenticate(authorization, settings_of(request).jwt_secret.get_secret_value())
+
+
+def _operator(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    principal.require("ops")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(_principal)]
+Operator = Annotated[Principal, Depends(_operator)]
+Gateway = Annotated[WithdrawGateway, Depends(_gateway)]
+Desk = Annotated[OperatorDesk, Depends(_desk)]
+Repository = Annotated[WithdrawalRepository, Depends(_repository)]
+WorkflowId = Annotated[str, Path(alias="workflowId", max_length=64)]

@@ -1,0 +1,97 @@
+"""What operators can do about money the workflow could not settle by itself: list the tasks,
+retry a failed reversal (idempotently), or mark a task handled by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+from temporalio.client import Client
+
+from withdraw_service.api.gateway import GatewayConfig
+from withdraw_service.domain import errors
+from withdraw_service.persistence.operations import OperationsRepository, OperatorTask
+from withdraw_service.persistence.repository import WithdrawalRepository
+from withdraw_service.workflows.compensation import CompensationInput, CompensationWorkflow
+
+COMPENSATION_FAILED = "COMPENSATION_FAILED"
+REDEMPTION_UNKNOWN = "DW_REDEMPTION_UNKNOWN"
+
+
+@dataclass(frozen=True)
+class RetryAnswer:
+    task: OperatorTask
+    settled: bool
+
+
+class OperatorDesk:
+    def __init__(
+        self,
+        client: Client,
+        withdrawals: WithdrawalRepository,
+        operations: OperationsRepository,
+        config: GatewayConfig,
+    ) -> None:
+        self._client = client
+        self._withdrawals = withdrawals
+        self._operations = operations
+        self._config = config
+
+    async def tasks(self, state: str | None) -> list[OperatorTask]:
+        return list(await asyncio.to_thread(self._operations.tasks, state))
+
+    async def task(self, task_id: str) -> OperatorTask:
+        task = await asyncio.to_thread(self._operations.get_task, task_id)
+        if task is None:
+            raise errors.WithdrawalNotFound("no such task")
+        return task
+
+    async def resolve(self, task_id: str, operator: str, note: str) -> OperatorTask:
+        await self.task(task_id)
+        resolved = await asyncio.to_thread(self._operations.resolve, task_id, operator, note)
+        if resolved is None:
+            raise errors.InvalidState("the task is not open")
+        return resolved
+
+    async def retry(self, task_id: str) -> RetryAnswer:
+        """Run the reversal of a COMPENSATION_FAILED task again. The Transfer Service reverses
+        a transfer at most once, so a retry after a reversal that did go through is harmless."""
+        task = await self.task(task_id)
+        if task.state != "OPEN":
+            raise errors.InvalidState("the task is not open")
+        if task.kind != COMPENSATION_FAILED:
+            raise errors.InvalidState(
+                "only a failed compensation can be retried; an unresolved transfer is checked "
+                "with the bank and then resolved by hand"
+            )
+        state = await asyncio.to_thread(self._withdrawals.get, task.workflow_id)
+        if state is None or not state.transfer_reference_number:
+            raise errors.InvalidState("the withdrawal has no transfer to reverse")
+        if state.failure_code == REDEMPTION_UNKNOWN:
+            raise errors.InvalidState(
+                "the redemption's outcome is unknown: check DriveWealth first, then resolve"
+            )
+        attempt = uuid.uuid4().hex[:12]
+        handle = await self._client.start_workflow(
+            CompensationWorkflow.run,
+            CompensationInput(
+                workflow_id=state.workflow_id,
+                correlation_id=state.correlation_id,
+                user_id=state.user_id,
+                amount=state.amount,
+                reference_number=state.transfer_reference_number,
+                failure_code=state.failure_code or COMPENSATION_FAILED,
+                reason=f"operator retry of task {task.id}",
+                idempotency_key=f"{state.correlation_id}:reverse:retry-{attempt}",
+                policies=self._config.policies,
+                retry_of_task=task.id,
+            ),
+            id=f"{state.workflow_id}-compensation-retry-{attempt}",
+            task_queue=self._config.task_queue,
+        )
+        try:
+            await asyncio.wait_for(handle.result(), self._config.wait_seconds)
+        except TimeoutError:
+            return RetryAnswer(await self.task(task_id), settled=False)
+        return RetryAnswer(await self.task(task_id), settled=True)

@@ -1,0 +1,34 @@
+"""Opaque cursors for newest-first listings: the (createdAt, workflowId) of the last item."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from datetime import datetime
+
+from withdraw_service.domain.errors import RequestValidationError
+from withdraw_service.domain.withdrawal import WithdrawState
+
+
+def encode_cursor(last: WithdrawState) -> str:
+    raw = f"{last.created_at.isoformat()}|{last.workflow_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, workflow_id = raw.split("|", 1)
+        return datetime.fromisoformat(created), workflow_id
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise RequestValidationError("cursor is not one this API gave out") from None
+
+
+def page(states: Sequence[WithdrawState], limit: int) -> tuple[list[WithdrawState], str | None]:
+    """`states` holds up to limit + 1 items: the extra one only says there is a next page."""
+    items = list(states[:limit])
+    more = len(states) > limit
+    return items, (encode_cursor(items[-1]) if more and items else None)
