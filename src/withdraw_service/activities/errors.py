@@ -4,6 +4,7 @@ lists under `nonRetryableErrorTypes` (the seed's exception names), so policy and
 
 from __future__ import annotations
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 USER_INVALID = "UserInvalidException"
@@ -21,6 +22,10 @@ UPSTREAM_REFUSED = "UpstreamRefusedException"
 DW_OUTCOME_UNKNOWN = "DwOutcomeUnknownException"
 
 
-def business_error(error_type: str, message: str) -> ApplicationError:
+def business_error(error_type: str, message: str, *details: object) -> ApplicationError:
     """A refusal that no retry can change: the workflow decides what it means."""
-    return ApplicationError(message, type=error_type, non_retryable=True)
+    return ApplicationError(message, *details, type=error_type, non_retryable=True)
+
+
+def current_attempt() -> int:
+    return activity.info().attempt if activity.in_activity() else 1

@@ -249,13 +249,17 @@ class WithdrawActivities:
             )
         except UpstreamRefused as exc:
             raise errors.business_error(
-                errors.UPSTREAM_REFUSED, f"reversal refused: {exc.error_code}"
+                errors.UPSTREAM_REFUSED,
+                f"reversal refused: {exc.error_code}",
+                {"attempt": errors.current_attempt()},
             ) from None
         if not receipt.success:
-            raise errors.business_error(errors.UPSTREAM_REFUSED, "reversal did not succeed")
-        return RollbackTransferResult(
-            attempts=activity.info().attempt if activity.in_activity() else 1
-        )
+            raise errors.business_error(
+                errors.UPSTREAM_REFUSED,
+                "reversal did not succeed",
+                {"attempt": errors.current_attempt()},
+            )
+        return RollbackTransferResult(attempts=errors.current_attempt())
 
     async def _account_no(self, user_id: str, dw_account_id: str) -> str:
         try:

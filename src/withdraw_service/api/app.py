@@ -13,7 +13,7 @@ from datetime import timedelta
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
@@ -111,9 +111,6 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     return app
 
 
-def _ping_database(engine: object) -> None:
-    from sqlalchemy import Engine
-
-    assert isinstance(engine, Engine)
+def _ping_database(engine: Engine) -> None:
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))

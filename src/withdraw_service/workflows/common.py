@@ -9,7 +9,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from withdraw_service.domain.policies import RetryPolicies, RetryPolicySpec
@@ -73,3 +73,16 @@ def error_type(err: ActivityError) -> str | None:
 def error_message(err: ActivityError) -> str:
     cause = err.cause
     return str(cause.message if isinstance(cause, ApplicationError) else cause or err)
+
+
+def attempts_made(err: ActivityError, maximum: int) -> int:
+    """How often a failed activity ran: what it said in its error's details, else the
+    policy's maximum when that is why it stopped, else once (refused outright)."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.details:
+        first = cause.details[0]
+        if isinstance(first, dict) and isinstance(first.get("attempt"), int):
+            return int(first["attempt"])
+    if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+        return maximum
+    return 1

@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from withdraw_service.activities.operations import COMPENSATION_FAILED, OperationsActivities
     from withdraw_service.activities.withdraw import WithdrawActivities
     from withdraw_service.domain.policies import RetryPolicies
-    from withdraw_service.workflows.common import error_message, run_activity
+    from withdraw_service.workflows.common import attempts_made, error_message, run_activity
 
 COMPENSATION_WORKFLOW_NAME = "CompensationWorkflow"
 
@@ -70,15 +70,16 @@ class CompensationWorkflow:
                 ),
             )
         except ActivityError as err:
+            maximum = policies.of("rollbackTransfer").retry_policy.maximum_attempts
+            attempts = attempts_made(err, maximum)
             if request.retry_of_task is not None:  # the operator's task stays open
-                attempts = policies.of("rollbackTransfer").retry_policy.maximum_attempts
                 return CompensationResult(
                     succeeded=False,
                     attempts=attempts,
                     task_id=request.retry_of_task,
                     reason=error_message(err),
                 )
-            return await self._hand_to_operators(request, error_message(err))
+            return await self._hand_to_operators(request, error_message(err), attempts)
         if request.retry_of_task is not None:
             await run_activity(
                 policies,
@@ -106,8 +107,9 @@ class CompensationWorkflow:
         )
         return CompensationResult(succeeded=True, attempts=reversed_.attempts)
 
-    async def _hand_to_operators(self, request: CompensationInput, why: str) -> CompensationResult:
-        attempts = request.policies.of("rollbackTransfer").retry_policy.maximum_attempts
+    async def _hand_to_operators(
+        self, request: CompensationInput, why: str, attempts: int
+    ) -> CompensationResult:
         task: OperatorTaskResult = await run_activity(
             request.policies,
             "openOperatorTask",

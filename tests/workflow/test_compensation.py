@@ -1,0 +1,273 @@
+"""The saga branches of WithdrawWorkflow: the bank transfer went through but the DriveWealth
+side failed, so CompensationWorkflow (a child, id `<workflowId>-compensation`) reverses the
+transfer with key `<correlationId>:reverse` and notifies the customer -> COMPENSATED; when the
+reversal fails an operator task is opened -> MANUAL_COMPENSATION_REQUIRED. A redemption whose
+outcome is unknown gets a second look before anything is reversed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.worker import Worker
+
+from tests.support.fake_activities import GOOD_OTP, FakeActivities
+from withdraw_service.activities import errors
+from withdraw_service.activities.models import (
+    CreateDwRedemptionInput,
+    DwRedemptionResult,
+    RollbackTransferInput,
+    RollbackTransferResult,
+)
+from withdraw_service.bootstrap import WORKFLOWS
+from withdraw_service.domain.statuses import WithdrawStatus as S
+from withdraw_service.domain.withdrawal import CompensationInfo, WithdrawState
+from withdraw_service.workflows.models import (
+    WITHDRAW_STATUS,
+    OtpSubmission,
+    OtpVerdict,
+    WithdrawInput,
+)
+from withdraw_service.workflows.withdraw import WithdrawWorkflow
+
+PAID = [S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER, S.TRANSFER_COMPLETED]
+REVERSAL_REFUSED = f"scripted {errors.UPSTREAM_REFUSED}"
+
+
+@dataclass
+class SagaFakes(FakeActivities):
+    """Keeps each rollbackTransfer request; createDwRedemption can follow a script of
+    error types (None = success), one per call, before falling back to `redemption_error`."""
+
+    rollbacks: list[RollbackTransferInput] = field(default_factory=list)
+    redemption_script: list[str | None] = field(default_factory=list)
+
+    @activity.defn(name="rollbackTransfer")
+    async def rollback_transfer(self, request: RollbackTransferInput) -> RollbackTransferResult:
+        self.rollbacks.append(request)
+        return await super().rollback_transfer(request)
+
+    @activity.defn(name="createDwRedemption")
+    async def create_dw_redemption(self, request: CreateDwRedemptionInput) -> DwRedemptionResult:
+        if self.redemption_script:
+            self.redemption_error = self.redemption_script.pop(0)
+        return await super().create_dw_redemption(request)
+
+
+@dataclass
+class Outcome:
+    final: WithdrawState
+    search_status: str | None
+    child_status: WorkflowExecutionStatus | None
+
+
+async def run_to_the_end(
+    client: Client, task_queue: str, fakes: FakeActivities, request: WithdrawInput
+) -> Outcome:
+    """Start, initiate, send the right OTP, await the result; also what Temporal shows."""
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.all()):
+        handle = await client.start_workflow(
+            WithdrawWorkflow.run, request, id=f"WITHDRAW-{uuid.uuid4()}", task_queue=task_queue
+        )
+        assert (await handle.execute_update(WithdrawWorkflow.initiate)).status == S.AWAITING_OTP
+        answer = await handle.execute_update(
+            WithdrawWorkflow.submit_otp, OtpSubmission(otp_code=GOOD_OTP)
+        )
+        assert answer.verdict == OtpVerdict.ACCEPTED
+        final = await handle.result()
+        search_status = (await handle.describe()).typed_search_attributes.get(WITHDRAW_STATUS)
+        child_status = None
+        if "rollbackTransfer" in fakes.calls:
+            child = client.get_workflow_handle(f"{handle.id}-compensation")
+            child_status = (await child.describe()).status
+    return Outcome(final, search_status, child_status)
+
+
+def statuses(state: WithdrawState) -> list[S]:
+    return [entry.status for entry in state.history]
+
+
+def assert_every_transition_saved(fakes: FakeActivities, final: WithdrawState) -> None:
+    assert [s.status for s in fakes.saved] == statuses(final)
+    assert fakes.saved[-1] == final
+
+
+# -- reversal succeeds -------------------------------------------------------------------
+
+
+async def test_dw_token_failure_reverses_the_transfer_and_ends_compensated(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput
+) -> None:
+    """getDwToken fails (InvalidCredentialsException) -> COMPENSATING -> COMPENSATED with
+    DW_TOKEN_FAILED; one reversal by the child, customer notified, no redemption."""
+    fakes = SagaFakes(token_error=errors.INVALID_CREDENTIALS)
+    outcome = await run_to_the_end(client, task_queue, fakes, withdraw_input)
+    final = outcome.final
+
+    assert final.status == S.COMPENSATED
+    assert final.failure_code == "DW_TOKEN_FAILED"
+    assert final.dw_redemption_id is None
+    assert final.compensation == CompensationInfo(status="SUCCEEDED", attempts=1)
+    assert statuses(final) == [*PAID, S.COMPENSATING, S.COMPENSATED]
+    compensating = next(s for s in fakes.saved if s.status == S.COMPENSATING)
+    assert compensating.failure_code == "DW_TOKEN_FAILED"
+    assert compensating.compensation == CompensationInfo(status="IN_PROGRESS")
+    assert fakes.calls[-3:] == ["getDwToken", "rollbackTransfer", "notifyCustomer"]
+    assert "createDwRedemption" not in fakes.calls
+    corr = withdraw_input.correlation_id
+    assert fakes.keys == [f"{corr}:initiate", f"{corr}:finalize-1", f"{corr}:reverse"]
+    assert [(r.reference_number, r.reason, r.correlation_id) for r in fakes.rollbacks] == [
+        ("TRF0000000001", "DW_TOKEN_FAILED", corr)
+    ]
+    assert fakes.notifications == ["WITHDRAW_COMPENSATED"]
+    assert fakes.tasks == []
+    assert outcome.child_status == WorkflowExecutionStatus.COMPLETED
+    assert outcome.search_status == "COMPENSATED"
+    assert_every_transition_saved(fakes, final)
+
+
+async def test_dw_redemption_failure_reverses_the_transfer_and_ends_compensated(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput
+) -> None:
+    """createDwRedemption refused (InsufficientBalanceException) -> COMPENSATED with
+    DW_REDEMPTION_FAILED after one reversal; no second look for a clear refusal."""
+    fakes = SagaFakes(redemption_error=errors.INSUFFICIENT_BALANCE)
+    outcome = await run_to_the_end(client, task_queue, fakes, withdraw_input)
+    final = outcome.final
+
+    assert final.status == S.COMPENSATED
+    assert final.failure_code == "DW_REDEMPTION_FAILED"
+    assert final.compensation == CompensationInfo(status="SUCCEEDED", attempts=1)
+    assert statuses(final) == [*PAID, S.CREATING_DW_REDEMPTION, S.COMPENSATING, S.COMPENSATED]
+    assert fakes.calls.count("createDwRedemption") == 1
+    corr = withdraw_input.correlation_id
+    assert fakes.keys == [
+        f"{corr}:initiate",
+        f"{corr}:finalize-1",
+        f"{corr}:redemption",
+        f"{corr}:reverse",
+    ]
+    assert [r.reason for r in fakes.rollbacks] == ["DW_REDEMPTION_FAILED"]
+    assert fakes.notifications == ["WITHDRAW_COMPENSATED"]
+    assert outcome.child_status == WorkflowExecutionStatus.COMPLETED
+    assert outcome.search_status == "COMPENSATED"
+    assert_every_transition_saved(fakes, final)
+
+
+# -- reversal fails ----------------------------------------------------------------------
+
+FAILING_DW_STEP = pytest.mark.parametrize(
+    ("failing", "code"),
+    [
+        ({"token_error": errors.INVALID_CREDENTIALS}, "DW_TOKEN_FAILED"),
+        ({"redemption_error": errors.INSUFFICIENT_BALANCE}, "DW_REDEMPTION_FAILED"),
+    ],
+    ids=["token", "redemption"],
+)
+
+
+@FAILING_DW_STEP
+async def test_failed_reversal_ends_manual_compensation_required(
+    client: Client,
+    task_queue: str,
+    withdraw_input: WithdrawInput,
+    failing: dict[str, str],
+    code: str,
+) -> None:
+    """The DriveWealth step fails and rollbackTransfer fails too -> an operator task
+    COMPENSATION_FAILED, MANUAL_COMPENSATION_REQUIRED keeping the original failure code."""
+    fakes = SagaFakes(rollback_error=errors.UPSTREAM_REFUSED, **failing)
+    outcome = await run_to_the_end(client, task_queue, fakes, withdraw_input)
+    final = outcome.final
+
+    assert final.status == S.MANUAL_COMPENSATION_REQUIRED
+    assert final.failure_code == code
+    assert final.failure_reason == REVERSAL_REFUSED
+    assert final.compensation is not None
+    assert (final.compensation.status, final.compensation.task_id) == ("FAILED", "task-1")
+    assert statuses(final)[-2:] == [S.COMPENSATING, S.MANUAL_COMPENSATION_REQUIRED]
+    assert statuses(final)[: len(PAID)] == PAID
+    assert fakes.calls.count("rollbackTransfer") == 1
+    assert [r.idempotency_key for r in fakes.rollbacks] == [
+        f"{withdraw_input.correlation_id}:reverse"
+    ]
+    assert fakes.tasks == [
+        ("COMPENSATION_FAILED", f"reversal of TRF0000000001 failed: {REVERSAL_REFUSED}")
+    ]
+    assert fakes.notifications == []
+    assert outcome.child_status == WorkflowExecutionStatus.COMPLETED
+    assert outcome.search_status == "MANUAL_COMPENSATION_REQUIRED"
+    assert_every_transition_saved(fakes, final)
+
+
+async def test_failed_reversal_reports_the_attempts_really_made(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput
+) -> None:
+    """A reversal refused outright (non-retryable, as the real activity raises it) was tried
+    once: compensation.attempts must say 1, not the policy's maximum."""
+    fakes = SagaFakes(rollback_error=errors.UPSTREAM_REFUSED, token_error=errors.ACCOUNT_SUSPENDED)
+    final = (await run_to_the_end(client, task_queue, fakes, withdraw_input)).final
+
+    assert fakes.calls.count("rollbackTransfer") == 1
+    assert final.compensation is not None
+    assert final.compensation.attempts == 1
+
+
+# -- redemption outcome unknown: a second look first -------------------------------------
+
+
+async def test_unknown_redemption_second_look_succeeds_and_completes(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput
+) -> None:
+    """createDwRedemption outcome unknown -> asked once more with the same key; it answers
+    -> COMPLETED, nothing reversed."""
+    fakes = SagaFakes(redemption_script=[errors.DW_OUTCOME_UNKNOWN, None])
+    final = (await run_to_the_end(client, task_queue, fakes, withdraw_input)).final
+
+    assert final.status == S.COMPLETED
+    assert final.dw_redemption_id == "DWAA001001-R1"
+    assert statuses(final) == [*PAID, S.CREATING_DW_REDEMPTION, S.COMPLETED]
+    corr = withdraw_input.correlation_id
+    assert fakes.keys.count(f"{corr}:redemption") == 2
+    assert "rollbackTransfer" not in fakes.calls
+    assert fakes.tasks == []
+    assert_every_transition_saved(fakes, final)
+
+
+async def test_unknown_redemption_then_clear_refusal_compensates(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput
+) -> None:
+    """Outcome unknown, the second look is a clear refusal (nothing redeemed) -> reversal,
+    COMPENSATED with DW_REDEMPTION_FAILED."""
+    fakes = SagaFakes(redemption_script=[errors.DW_OUTCOME_UNKNOWN, errors.INSUFFICIENT_BALANCE])
+    final = (await run_to_the_end(client, task_queue, fakes, withdraw_input)).final
+
+    assert final.status == S.COMPENSATED
+    assert final.failure_code == "DW_REDEMPTION_FAILED"
+    assert fakes.calls.count("createDwRedemption") == 2
+    assert fakes.calls.count("rollbackTransfer") == 1
+    assert_every_transition_saved(fakes, final)
+
+
+async def test_unknown_redemption_twice_hands_to_operators_without_reversing(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput
+) -> None:
+    """Outcome unknown twice -> never reverse on a guess: an operator task, status
+    MANUAL_COMPENSATION_REQUIRED / DW_REDEMPTION_UNKNOWN, compensation NOT_ATTEMPTED."""
+    fakes = SagaFakes(redemption_script=[errors.DW_OUTCOME_UNKNOWN, errors.DW_OUTCOME_UNKNOWN])
+    outcome = await run_to_the_end(client, task_queue, fakes, withdraw_input)
+    final = outcome.final
+
+    assert final.status == S.MANUAL_COMPENSATION_REQUIRED
+    assert final.failure_code == "DW_REDEMPTION_UNKNOWN"
+    assert final.compensation == CompensationInfo(status="NOT_ATTEMPTED", task_id="task-1")
+    assert statuses(final) == [*PAID, S.CREATING_DW_REDEMPTION, S.MANUAL_COMPENSATION_REQUIRED]
+    assert fakes.calls.count("createDwRedemption") == 2
+    assert "rollbackTransfer" not in fakes.calls
+    assert [kind for kind, _ in fakes.tasks] == ["COMPENSATION_FAILED"]
+    assert outcome.search_status == "MANUAL_COMPENSATION_REQUIRED"
+    assert_every_transition_saved(fakes, final)

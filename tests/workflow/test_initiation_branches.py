@@ -1,0 +1,178 @@
+"""Initiation branches of WithdrawWorkflow (validateUser, checkRestrictions, initiateTransfer):
+each refusal ends the withdrawal before anything is debited, and the `initiate` update (the
+API's update-with-start) answers with that terminal state.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.worker import Worker
+
+from tests.support.fake_activities import FakeActivities
+from withdraw_service.activities import errors
+from withdraw_service.bootstrap import WORKFLOWS
+from withdraw_service.domain.statuses import WithdrawStatus as S
+from withdraw_service.domain.withdrawal import WithdrawState
+from withdraw_service.workflows.models import WITHDRAW_STATUS, WithdrawInput
+from withdraw_service.workflows.withdraw import WithdrawWorkflow
+
+UPSTREAM_DOWN = "UpstreamUnavailableError"  # any type the workflow does not know by name
+
+
+async def initiate_and_finish(
+    client: Client, task_queue: str, fakes: FakeActivities, request: WithdrawInput
+) -> tuple[WithdrawState, WithdrawState, WorkflowHandle[WithdrawWorkflow, WithdrawState]]:
+    """Start as the API does (update-with-start `initiate`); return its answer, the result."""
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.all()):
+        start = WithStartWorkflowOperation(
+            WithdrawWorkflow.run,
+            request,
+            id=f"WITHDRAW-{uuid.uuid4()}",
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+        initiated = await client.execute_update_with_start_workflow(
+            WithdrawWorkflow.initiate, start_workflow_operation=start
+        )
+        handle = await start.workflow_handle()
+        final = await handle.result()
+    return initiated, final, handle
+
+
+def statuses(state: WithdrawState) -> list[S]:
+    return [entry.status for entry in state.history]
+
+
+def assert_every_transition_saved(fakes: FakeActivities, final: WithdrawState) -> None:
+    assert [s.status for s in fakes.saved] == statuses(final)
+    assert fakes.saved[-1] == final
+
+
+def assert_nothing_debited(fakes: FakeActivities) -> None:
+    for step in ("finalizeTransfer", "getDwToken", "createDwRedemption", "rollbackTransfer"):
+        assert step not in fakes.calls
+
+
+async def test_validate_user_refused_ends_user_invalid(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput
+) -> None:
+    """validateUser raises UserInvalidException -> USER_INVALID, answered by `initiate`."""
+    fakes = FakeActivities(user_error=errors.USER_INVALID)
+    initiated, final, handle = await initiate_and_finish(client, task_queue, fakes, withdraw_input)
+
+    assert initiated.status == S.USER_INVALID
+    assert initiated.failure_code == "USER_INVALID"
+    assert final.status == S.USER_INVALID
+    assert final.failure_code == "USER_INVALID"
+    assert final.failure_reason == f"scripted {errors.USER_INVALID}"
+    assert statuses(final) == [S.INITIATED, S.USER_INVALID]
+    assert fakes.calls == ["validateUser"]
+    assert fakes.keys == []
+    assert_every_transition_saved(fakes, final)
+    description = await handle.describe()
+    assert description.typed_search_attributes.get(WITHDRAW_STATUS) == "USER_INVALID"
+
+
+async def test_validate_user_other_error_ends_initiation_failed_upstream_unavailable(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput
+) -> None:
+    """validateUser fails with any other error type -> INITIATION_FAILED/UPSTREAM_UNAVAILABLE."""
+    fakes = FakeActivities(user_error=UPSTREAM_DOWN)
+    initiated, final, _ = await initiate_and_finish(client, task_queue, fakes, withdraw_input)
+
+    assert initiated.status == S.INITIATION_FAILED
+    assert final.status == S.INITIATION_FAILED
+    assert final.failure_code == "UPSTREAM_UNAVAILABLE"
+    assert statuses(final) == [S.INITIATED, S.INITIATION_FAILED]
+    assert fakes.calls == ["validateUser"]
+    assert_every_transition_saved(fakes, final)
+
+
+@pytest.mark.parametrize(
+    ("error_type", "status", "code"),
+    [
+        (errors.WITHDRAW_RESTRICTED, S.WITHDRAW_RESTRICTED, "WITHDRAW_RESTRICTED"),
+        (errors.INSUFFICIENT_FUNDS, S.INITIATION_FAILED, "INSUFFICIENT_FUNDS"),
+        (UPSTREAM_DOWN, S.INITIATION_FAILED, "UPSTREAM_UNAVAILABLE"),
+    ],
+    ids=["restricted", "insufficient-funds", "other-error"],
+)
+async def test_check_restrictions_refused_ends_before_the_transfer(
+    client: Client,
+    task_queue: str,
+    withdraw_input: WithdrawInput,
+    error_type: str,
+    status: S,
+    code: str,
+) -> None:
+    """checkRestrictions refuses -> terminal status by error type; no transfer initiated."""
+    fakes = FakeActivities(restriction_error=error_type)
+    initiated, final, handle = await initiate_and_finish(client, task_queue, fakes, withdraw_input)
+
+    assert initiated.status == status
+    assert final.status == status
+    assert final.failure_code == code
+    assert statuses(final) == [S.INITIATED, status]
+    assert fakes.calls == ["validateUser", "checkRestrictions"]
+    assert fakes.keys == []
+    assert_every_transition_saved(fakes, final)
+    description = await handle.describe()
+    assert description.typed_search_attributes.get(WITHDRAW_STATUS) == status.value
+
+
+@pytest.mark.parametrize(
+    ("error_type", "code"),
+    [
+        (errors.INSUFFICIENT_FUNDS, "INSUFFICIENT_FUNDS"),
+        (errors.ACCOUNT_BLOCKED, "ACCOUNT_BLOCKED"),
+        (UPSTREAM_DOWN, "UPSTREAM_UNAVAILABLE"),
+    ],
+    ids=["insufficient-funds", "account-blocked", "other-error"],
+)
+async def test_initiate_transfer_refused_ends_initiation_failed(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput, error_type: str, code: str
+) -> None:
+    """initiateTransfer refuses -> INITIATION_FAILED with a code by error type; no OTP wait."""
+    fakes = FakeActivities(initiate_error=error_type)
+    initiated, final, _ = await initiate_and_finish(client, task_queue, fakes, withdraw_input)
+
+    assert initiated.status == S.INITIATION_FAILED
+    assert initiated.failure_code == code
+    assert final.status == S.INITIATION_FAILED
+    assert final.failure_code == code
+    assert final.authorisation_id is None
+    assert statuses(final) == [S.INITIATED, S.INITIATION_FAILED]
+    assert fakes.calls == ["validateUser", "checkRestrictions", "initiateTransfer"]
+    assert fakes.keys == [f"{withdraw_input.correlation_id}:initiate"]
+    assert_nothing_debited(fakes)
+    assert_every_transition_saved(fakes, final)
+
+
+async def test_initiate_answers_awaiting_otp_once_the_transfer_is_initiated(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput
+) -> None:
+    """All checks pass -> `initiate` answers AWAITING_OTP with the authorisation and window."""
+    fakes = FakeActivities()
+    request = withdraw_input.model_copy(update={"otp_timeout_seconds": 60})
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.all()):
+        handle = await client.start_workflow(
+            WithdrawWorkflow.run, request, id=f"WITHDRAW-{uuid.uuid4()}", task_queue=task_queue
+        )
+        initiated = await handle.execute_update(WithdrawWorkflow.initiate)
+        again = await handle.execute_update(WithdrawWorkflow.initiate)
+        final = await handle.result()  # nobody sends an OTP: time skips past the window
+
+    assert initiated.status == S.AWAITING_OTP
+    assert initiated.authorisation_id == "auth-1"
+    assert initiated.transfer_reference_number == "TRF0000000001"
+    assert initiated.otp_expires_at is not None
+    awaiting_since = initiated.history[-1].at
+    assert (initiated.otp_expires_at - awaiting_since).total_seconds() == 60
+    assert again == initiated  # `initiate` is idempotent once past INITIATED
+    assert fakes.calls == ["validateUser", "checkRestrictions", "initiateTransfer"]
+    assert final.status == S.OTP_TIMEOUT
+    assert_every_transition_saved(fakes, final)
