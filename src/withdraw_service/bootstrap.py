@@ -50,7 +50,10 @@ async def connect_temporal(settings: Settings, runtime: Runtime | None = None) -
 def metrics_runtime(port: int) -> Runtime:
     """A Temporal runtime that exports the SDK's metrics for Prometheus on `port`."""
     return Runtime(
-        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}"))
+        telemetry=TelemetryConfig(
+            # `_total` on counters, as Prometheus names them (and the seed's alerts expect).
+            metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}", counters_total_suffix=True)
+        )
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from withdraw_service.api.auth import mint_token
+from withdraw_service.domain.statuses import WithdrawStatus
 from withdraw_service.settings import Settings
 
 
@@ -36,9 +37,12 @@ def run_demo(settings: Settings, api_url: str, user_id: str, amount: str, produc
         )
         show(finalized)
         status = finalized.json().get("data", {}).get("status")
-        while finalized.status_code == 202 and status not in (None, "COMPLETED"):
+        while status is not None and not WithdrawStatus(status).is_terminal:
             time.sleep(1)
             polled = http.get(f"{api_url}/withdraw/status/{workflow_id}", headers=headers)
+            if polled.status_code != 200:
+                show(polled)
+                return 1
             status = polled.json()["data"]["status"]
             print(f"   status: {status}")
         step("4. ledger of the simulated services", f"GET {settings.sim_url}/_sim/ledger")
