@@ -83,7 +83,11 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        responses={503: {"description": "the database or Temporal is not reachable"}},
+    )
     async def readyz(request: Request) -> JSONResponse:
         checks = {"database": "ok", "temporal": "ok"}
         try:

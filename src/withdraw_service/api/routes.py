@@ -90,7 +90,7 @@ async def finalize_withdraw(
 @router.post(
     "/withdraw/{workflowId}/cancel",
     response_model=Envelope[WithdrawState],
-    responses=problems(401, 404, 409),
+    responses=problems(401, 404, 409, 422),
 )
 async def cancel_withdraw(
     workflow_id: WorkflowId, user: CurrentUser, gateway: Gateway
@@ -102,7 +102,7 @@ async def cancel_withdraw(
 @router.get(
     "/withdraw/status/{workflowId}",
     response_model=Envelope[WithdrawState],
-    responses=problems(401, 404),
+    responses=problems(401, 404, 422),
 )
 async def withdraw_status(
     workflow_id: WorkflowId, user: CurrentUser, gateway: Gateway

@@ -39,7 +39,7 @@ def task_json(task: OperatorTask) -> dict[str, Any]:
 @router.get(
     "/compensation-tasks",
     response_model=Envelope[list[OperatorTaskOut]],
-    responses=problems(401, 403),
+    responses=problems(401, 403, 422),
 )
 async def list_tasks(
     _: Operator, desk: Desk, state: Literal["OPEN", "RESOLVED"] | None = None
@@ -51,7 +51,7 @@ async def list_tasks(
 
 @router.post(
     "/compensation-tasks/{task_id}/retry",
-    responses={**TaskResponses, **problems(401, 403, 404, 409)},
+    responses={**TaskResponses, **problems(401, 403, 404, 409, 422)},
 )
 async def retry_task(task_id: str, _: Operator, desk: Desk) -> JSONResponse:
     """Run the reversal again (idempotently); a success ends the withdrawal COMPENSATED."""
