@@ -18,11 +18,11 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateStage,
 )
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
+from tests.support.workflow_asserts import assert_every_transition_saved, refusal_type, statuses
 from withdraw_service.activities.models import (
     AuthorisationResult,
     FinalizeTransferInput,
@@ -58,20 +58,6 @@ async def withdrawal(
             state = await handle.execute_update(WithdrawWorkflow.initiate)
             assert state.status == S.AWAITING_OTP
         yield handle
-
-
-def statuses(state: WithdrawState) -> list[S]:
-    return [entry.status for entry in state.history]
-
-
-def assert_every_transition_saved(fakes: FakeActivities, final: WithdrawState) -> None:
-    assert [s.status for s in fakes.saved] == statuses(final)
-    assert fakes.saved[-1] == final
-
-
-def refusal_type(exc: WorkflowUpdateFailedError) -> str | None:
-    cause = exc.cause
-    return cause.type if isinstance(cause, ApplicationError) else None
 
 
 @dataclass

@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
+from tests.support.workflow_asserts import assert_every_transition_saved, statuses
 from withdraw_service.activities import errors
 from withdraw_service.activities.models import (
     CreateDwRedemptionInput,
@@ -85,15 +86,6 @@ async def run_to_the_end(
             child = client.get_workflow_handle(f"{handle.id}-compensation")
             child_status = (await child.describe()).status
     return Outcome(final, search_status, child_status)
-
-
-def statuses(state: WithdrawState) -> list[S]:
-    return [entry.status for entry in state.history]
-
-
-def assert_every_transition_saved(fakes: FakeActivities, final: WithdrawState) -> None:
-    assert [s.status for s in fakes.saved] == statuses(final)
-    assert fakes.saved[-1] == final
 
 
 # -- reversal succeeds -------------------------------------------------------------------

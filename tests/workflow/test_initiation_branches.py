@@ -13,6 +13,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
 from tests.support.fake_activities import FakeActivities
+from tests.support.workflow_asserts import assert_every_transition_saved, statuses
 from withdraw_service.activities import errors
 from withdraw_service.bootstrap import WORKFLOWS
 from withdraw_service.domain.statuses import WithdrawStatus as S
@@ -41,15 +42,6 @@ async def initiate_and_finish(
         handle = await start.workflow_handle()
         final = await handle.result()
     return initiated, final, handle
-
-
-def statuses(state: WithdrawState) -> list[S]:
-    return [entry.status for entry in state.history]
-
-
-def assert_every_transition_saved(fakes: FakeActivities, final: WithdrawState) -> None:
-    assert [s.status for s in fakes.saved] == statuses(final)
-    assert fakes.saved[-1] == final
 
 
 def assert_nothing_debited(fakes: FakeActivities) -> None:

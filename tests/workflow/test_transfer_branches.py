@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
+from tests.support.workflow_asserts import assert_every_transition_saved, statuses
 from withdraw_service.activities import errors
 from withdraw_service.activities.models import (
     FinalizeOutcome,
@@ -46,15 +47,6 @@ async def withdrawal(
         state = await handle.execute_update(WithdrawWorkflow.initiate)
         assert state.status == S.AWAITING_OTP
         yield handle
-
-
-def statuses(state: WithdrawState) -> list[S]:
-    return [entry.status for entry in state.history]
-
-
-def assert_every_transition_saved(fakes: FakeActivities, final: WithdrawState) -> None:
-    assert [s.status for s in fakes.saved] == statuses(final)
-    assert fakes.saved[-1] == final
 
 
 def assert_nothing_redeemed_or_reversed(fakes: FakeActivities) -> None:
