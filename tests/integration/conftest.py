@@ -145,7 +145,8 @@ async def stack(
 async def assert_money_rule(stack: Stack) -> None:
     """CONTRACT section 5, for every withdrawal the test made: it has ended, and the bank
     transfer and the redemption were both done once (COMPLETED) or are both absent or undone,
-    except the MANUAL_* statuses, which come with an open operator task."""
+    except the MANUAL_* statuses, which come with an operator task (open, or resolved by a
+    named operator with a note)."""
     ledger = await stack.ledger()
     states = await asyncio.to_thread(stack.repository.list_all)
     for state in states:
@@ -168,7 +169,10 @@ async def assert_money_rule(stack: Stack) -> None:
                 if state.status == S.MANUAL_REVIEW_REQUIRED
                 else "COMPENSATION_FAILED",
             )
-            assert task is not None and task.state == "OPEN", where
+            # Open, or handled by a named person who said what they did.
+            assert task is not None, where
+            handled = task.state == "RESOLVED" and bool(task.resolved_by and task.note)
+            assert task.state == "OPEN" or handled, where
         else:
             assert debited == [], f"{where} but the bank transfer stands"
             assert redemptions == [], f"{where} but a redemption was made"

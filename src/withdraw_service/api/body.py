@@ -24,8 +24,8 @@ async def parse_body(request: Request, model: type[M]) -> M:
         raise RequestValidationError(f"request body larger than {MAX_BODY_BYTES} bytes")
     try:
         data = json.loads(raw or b"null", parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
-        raise RequestValidationError("body is not valid JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise RequestValidationError("body is not valid JSON (or nested too deeply)") from None
     if not isinstance(data, dict):
         raise RequestValidationError("body must be a JSON object")
     try:

@@ -5,6 +5,7 @@ updates, reads state from the workflow while it runs and from the database once 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -152,6 +153,8 @@ class WithdrawGateway:
         try:
             state = await asyncio.wait_for(started_and_initiated(), self._config.wait_seconds)
         except WorkflowAlreadyStartedError:
+            with contextlib.suppress(Exception):  # the start half failed the same way; read it
+                await start.workflow_handle()
             state = await self.status(workflow_id, user_id)  # its key's withdrawal has ended
             return Answer(state, True)
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):

@@ -140,9 +140,19 @@ _REFUSALS: dict[str, type[errors.WithdrawError]] = {
 }
 
 
+_REFUSED_AT_INITIATION = frozenset(
+    {
+        WithdrawStatus.USER_INVALID,
+        WithdrawStatus.WITHDRAW_RESTRICTED,
+        WithdrawStatus.INITIATION_FAILED,
+    }
+)
+
+
 def _raise_if_refused(state: WithdrawState) -> None:
-    """An initiation that ended before the OTP was sent answers the contract's error code."""
-    if state.status.is_terminal and state.status != WithdrawStatus.COMPLETED:
+    """An initiation refused before the OTP was sent answers the contract's error code; any
+    other state (e.g. a repeated Idempotency-Key's withdrawal that has since ended) is data."""
+    if state.status in _REFUSED_AT_INITIATION:
         error = _REFUSALS.get(state.failure_code or "", errors.UpstreamUnavailable)
         raise error(
             state.failure_reason or state.status.value,
