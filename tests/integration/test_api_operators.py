@@ -249,3 +249,30 @@ async def test_tasks_are_listed_by_state(stack: Stack) -> None:
     }
     assert await _tasks(stack, "RESOLVED") == []
     assert {t["id"] for t in await _tasks(stack)} == {t["id"] for t in open_tasks}
+
+
+async def test_retry_after_a_reversal_that_went_through_sends_nothing_again(
+    stack: Stack,
+) -> None:
+    """Every reversal attempt timed out after the bank applied it: the withdrawal ends
+    MANUAL_COMPENSATION_REQUIRED, but the transfer is in fact REVERSED. The operator's retry
+    asks the checker first, closes the task and ends COMPENSATED with no second reversal."""
+    started = await start(stack)
+    await stack.fault("drivewealth", "redemption", "reject")
+    await stack.fault("transfer", "reverse", "timeout_after_commit", times=10)
+    state = await _finalize_to_the_end(stack, started)
+    assert state["status"] == "MANUAL_COMPENSATION_REQUIRED", state
+    (await stack.sim.delete("/_sim/faults")).raise_for_status()
+    ledger = await stack.ledger()
+    reversals = [r for r in ledger["reversals"] if r["correlationId"] == started.correlation_id]
+    assert len(reversals) == 1  # the bank applied the first attempt
+
+    task = await _task_of(stack, started.workflow_id, "OPEN")
+    response = await _retry(stack, task["id"])
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["state"] == "RESOLVED"
+    assert (await status(stack, started.workflow_id))["status"] == "COMPENSATED"
+    ledger = await stack.ledger()
+    again = [r for r in ledger["reversals"] if r["correlationId"] == started.correlation_id]
+    assert again == reversals
+    assert ledger["calls"].get("transfer.reverse", 0) >= 1

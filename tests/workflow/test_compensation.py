@@ -263,3 +263,36 @@ async def test_unknown_redemption_twice_hands_to_operators_without_reversing(
     assert [kind for kind, _ in fakes.tasks] == ["COMPENSATION_FAILED"]
     assert outcome.search_status == "MANUAL_COMPENSATION_REQUIRED"
     assert_every_transition_saved(fakes, final)
+
+
+@pytest.mark.parametrize(
+    "second",
+    ["UpstreamUnavailableError", errors.DW_UNAUTHORIZED, errors.ACCOUNT_LOOKUP],
+)
+async def test_second_look_without_a_refusal_never_reverses(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput, second: str
+) -> None:
+    """Unknown, then an answer that is not DriveWealth refusing this key (5xx, a 401, the
+    account lookup): the first attempt may have redeemed, so nothing is reversed."""
+    fakes = SagaFakes(redemption_script=[errors.DW_OUTCOME_UNKNOWN, second])
+    final = (await run_to_the_end(client, task_queue, fakes, withdraw_input)).final
+
+    assert final.status == S.MANUAL_COMPENSATION_REQUIRED
+    assert final.failure_code == "DW_REDEMPTION_UNKNOWN"
+    assert "rollbackTransfer" not in fakes.calls
+    assert [kind for kind, _ in fakes.tasks] == ["COMPENSATION_FAILED"]
+
+
+async def test_retries_exhausted_on_5xx_get_a_second_look_before_any_reversal(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput
+) -> None:
+    """The last attempt ended in a 5xx: an earlier one may have committed. The second look
+    with the same key finds the redemption -> COMPLETED, nothing reversed."""
+    fakes = SagaFakes(redemption_script=["UpstreamUnavailableError", None])
+    final = (await run_to_the_end(client, task_queue, fakes, withdraw_input)).final
+
+    assert final.status == S.COMPLETED
+    assert fakes.calls.count("createDwRedemption") == 2
+    assert "rollbackTransfer" not in fakes.calls
+    corr = withdraw_input.correlation_id
+    assert fakes.keys.count(f"{corr}:redemption") == 2

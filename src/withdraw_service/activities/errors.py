@@ -20,6 +20,7 @@ UPSTREAM_REFUSED = "UpstreamRefusedException"
 # Retryable: the call may have been applied. Retried with the same idempotency key it is safe;
 # when the retries run out on it, the workflow must not assume nothing happened.
 DW_OUTCOME_UNKNOWN = "DwOutcomeUnknownException"
+ACCOUNT_LOOKUP = "AccountLookupException"
 
 
 def business_error(error_type: str, message: str, *details: object) -> ApplicationError:

@@ -262,13 +262,15 @@ class WithdrawActivities:
         return RollbackTransferResult(attempts=errors.current_attempt())
 
     async def _account_no(self, user_id: str, dw_account_id: str) -> str:
+        # Not DriveWealth's refusal: an earlier attempt may have redeemed, so these errors must
+        # never read as "nothing was redeemed" (the workflow takes a second look instead).
         try:
             user = await self._users.get_user(user_id)
         except (UpstreamNotFound, UpstreamRefused) as exc:
-            raise errors.business_error(errors.ACCOUNT_SUSPENDED, f"user lookup: {exc}") from None
+            raise ApplicationError(f"user lookup: {exc}", type=errors.ACCOUNT_LOOKUP) from None
         if user.dw_account_id != dw_account_id or not user.dw_account_no:
             raise errors.business_error(
-                errors.ACCOUNT_SUSPENDED, "the brokerage account changed during the withdrawal"
+                errors.ACCOUNT_LOOKUP, "the brokerage account changed during the withdrawal"
             )
         return user.dw_account_no
 

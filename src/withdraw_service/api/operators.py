@@ -7,10 +7,12 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import WorkflowIDConflictPolicy
 
 from withdraw_service.api.gateway import GatewayConfig
 from withdraw_service.domain import errors
+from withdraw_service.domain.statuses import WithdrawStatus
 from withdraw_service.persistence.operations import OperationsRepository, OperatorTask
 from withdraw_service.persistence.repository import WithdrawalRepository
 from withdraw_service.workflows.compensation import CompensationInput, CompensationWorkflow
@@ -55,8 +57,8 @@ class OperatorDesk:
         return resolved
 
     async def retry(self, task_id: str) -> RetryAnswer:
-        """Run the reversal of a COMPENSATION_FAILED task again. The Transfer Service reverses
-        a transfer at most once, so a retry after a reversal that did go through is harmless."""
+        """Run the reversal of a COMPENSATION_FAILED task again, after asking the Transfer
+        Checker whether an earlier reversal went through (then nothing is sent again)."""
         task = await self.task(task_id)
         if task.state != "OPEN":
             raise errors.InvalidState("the task is not open")
@@ -66,7 +68,10 @@ class OperatorDesk:
                 "with the bank and then resolved by hand"
             )
         state = await asyncio.to_thread(self._withdrawals.get, task.workflow_id)
-        if state is None or not state.transfer_reference_number:
+        if state is None or state.status != WithdrawStatus.MANUAL_COMPENSATION_REQUIRED:
+            # Its own workflow has not finished writing the outcome yet: never race it.
+            raise errors.InvalidState("the withdrawal is not waiting for manual compensation")
+        if not state.transfer_reference_number:
             raise errors.InvalidState("the withdrawal has no transfer to reverse")
         if state.failure_code == REDEMPTION_UNKNOWN:
             raise errors.InvalidState(
@@ -87,11 +92,13 @@ class OperatorDesk:
                 policies=self._config.policies,
                 retry_of_task=task.id,
             ),
-            id=f"{state.workflow_id}-compensation-retry-{attempt}",
+            # One retry per task at a time: a second click joins the one running.
+            id=f"{state.workflow_id}-compensation-retry-{task.id}",
             task_queue=self._config.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
         try:
             await asyncio.wait_for(handle.result(), self._config.wait_seconds)
-        except TimeoutError:
+        except (TimeoutError, WorkflowFailureError):
             return RetryAnswer(await self.task(task_id), settled=False)
         return RetryAnswer(await self.task(task_id), settled=True)

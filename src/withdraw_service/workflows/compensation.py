@@ -22,6 +22,8 @@ with workflow.unsafe.imports_passed_through():
         OperatorTaskResult,
         RollbackTransferInput,
         RollbackTransferResult,
+        VerifyTransferStatusInput,
+        VerifyTransferStatusResult,
     )
     from withdraw_service.activities.operations import COMPENSATION_FAILED, OperationsActivities
     from withdraw_service.activities.withdraw import WithdrawActivities
@@ -57,6 +59,10 @@ class CompensationWorkflow:
     @workflow.run
     async def run(self, request: CompensationInput) -> CompensationResult:
         policies = request.policies
+        if request.retry_of_task is not None:
+            early = await self._before_retrying(request)
+            if early is not None:
+                return early
         try:
             reversed_: RollbackTransferResult = await run_activity(
                 policies,
@@ -106,6 +112,44 @@ class CompensationWorkflow:
             ),
         )
         return CompensationResult(succeeded=True, attempts=reversed_.attempts)
+
+    async def _before_retrying(self, request: CompensationInput) -> CompensationResult | None:
+        """An operator's retry looks before it reverses: an earlier reversal may have gone
+        through after all (it timed out). Reversed already: the task closes, nothing is sent.
+        Still debited: the reversal runs. Anything else: the task stays open."""
+        assert request.retry_of_task is not None
+        try:
+            report: VerifyTransferStatusResult = await run_activity(
+                request.policies,
+                "verifyTransferStatus",
+                WithdrawActivities.verify_transfer_status,
+                VerifyTransferStatusInput(reference_number=request.reference_number),
+            )
+        except ActivityError as err:
+            return CompensationResult(
+                succeeded=False,
+                attempts=0,
+                task_id=request.retry_of_task,
+                reason=error_message(err),
+            )
+        if report.status == "REVERSED":
+            await run_activity(
+                request.policies,
+                "markCompensated",
+                OperationsActivities.mark_compensated,
+                MarkCompensatedInput(
+                    workflow_id=request.workflow_id, task_id=request.retry_of_task, attempts=0
+                ),
+            )
+            return CompensationResult(succeeded=True, attempts=0)
+        if report.status != "SUCCESS":
+            return CompensationResult(
+                succeeded=False,
+                attempts=0,
+                task_id=request.retry_of_task,
+                reason=f"the bank reports the transfer {report.status}; not reversing",
+            )
+        return None
 
     async def _hand_to_operators(
         self, request: CompensationInput, why: str, attempts: int

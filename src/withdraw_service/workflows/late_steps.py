@@ -39,10 +39,17 @@ with workflow.unsafe.imports_passed_through():
 
 S = WithdrawStatus
 
-# The saga changes made after the first histories were recorded: compensation as a child
-# workflow, an operator task for an unresolved transfer, a second look before compensating
-# when the redemption's outcome is unknown. Histories from before replay the old branches.
-SAGA_V2 = "saga-v2"
+# workflow.patched ids, one per change made after the first histories were recorded (each id
+# is remembered on its own, so a history from before replays the old branch at every site).
+SAGA_V2 = "saga-v2"  # compensation as a child workflow
+SECOND_LOOK = "redemption-second-look"
+REVIEW_TASK = "review-task"
+FINALIZE_RESEND = "finalize-resend"
+
+# DriveWealth itself refused this Idempotency-Key (it would have answered an earlier success
+# for the same key instead): nothing was redeemed, so reversing is safe. A 401 is not such an
+# answer: it comes before DriveWealth looks at the key.
+DW_REFUSALS = frozenset({errors.INSUFFICIENT_BALANCE, errors.ACCOUNT_SUSPENDED})
 
 
 class Ended(Exception):
@@ -74,37 +81,32 @@ class LateSteps:
             await self._compensate("DW_TOKEN_FAILED", error_message(err))
         await self._transition(S.CREATING_DW_REDEMPTION)
         try:
-            redemption: DwRedemptionResult | None = await self._activity(
+            redemption: DwRedemptionResult = await self._activity(
                 WithdrawActivities.create_dw_redemption,
                 "createDwRedemption",
                 self._redemption_input(user),
             )
         except ActivityError as err:
-            redemption = await self._second_look(err, user)
-            if redemption is None:
+            if error_type(err) in DW_REFUSALS or not workflow.patched(SECOND_LOOK):
                 await self._compensate("DW_REDEMPTION_FAILED", error_message(err))
-        assert redemption is not None
+            redemption = await self._second_look(user)
         await self._transition(S.COMPLETED, dw_redemption_id=redemption.redemption_id)
 
-    async def _second_look(
-        self, err: ActivityError, user: UserContext
-    ) -> DwRedemptionResult | None:
-        """The retries ran out on a timeout, so the last attempt may have gone through. Ask
-        once more with the same Idempotency-Key (DriveWealth answers the first result, or makes
-        it now) before deciding; never reverse the bank transfer on a guess."""
-        if error_type(err) != errors.DW_OUTCOME_UNKNOWN or not workflow.patched(SAGA_V2):
-            return None
+    async def _second_look(self, user: UserContext) -> DwRedemptionResult:
+        """The retries ran out without DriveWealth refusing: any attempt may have gone through
+        (a timeout after commit, then 5xx). Ask again with the same Idempotency-Key, which
+        answers the first result or makes it now. Only DriveWealth's own refusal allows the
+        bank transfer to be reversed; with no clear answer an operator decides."""
         try:
             result: DwRedemptionResult = await self._activity(
                 WithdrawActivities.create_dw_redemption,
                 "createDwRedemption",
                 self._redemption_input(user),
-                attempts=1,
             )
             return result
         except ActivityError as again:
-            if error_type(again) != errors.DW_OUTCOME_UNKNOWN:
-                return None  # a clear answer this time: nothing was redeemed
+            if error_type(again) in DW_REFUSALS:
+                await self._compensate("DW_REDEMPTION_FAILED", error_message(again))
         reason = "DriveWealth redemption outcome unknown; the bank transfer was NOT reversed"
         task_id = await self._open_task(COMPENSATION_FAILED, reason)
         workflow.logger.critical("CRITICAL %s: workflowId=%s", reason, self._state.workflow_id)

@@ -41,7 +41,12 @@ with workflow.unsafe.imports_passed_through():
         error_type,
         wait_until,
     )
-    from withdraw_service.workflows.late_steps import SAGA_V2, Ended, LateSteps
+    from withdraw_service.workflows.late_steps import (
+        FINALIZE_RESEND,
+        REVIEW_TASK,
+        Ended,
+        LateSteps,
+    )
     from withdraw_service.workflows.models import (
         WORKFLOW_NAME,
         OtpResult,
@@ -321,7 +326,7 @@ class WithdrawWorkflow(LateSteps):
                 raise Ended(
                     S.TRANSFER_FAILED, "TRANSFER_FAILED", "the bank reports the transfer failed"
                 )
-            if report.status == "INITIATED" and workflow.patched(SAGA_V2):
+            if report.status == "INITIATED" and workflow.patched(FINALIZE_RESEND):
                 result = await self._finalize(submission, attempt)
                 if result is None:
                     continue
@@ -330,7 +335,7 @@ class WithdrawWorkflow(LateSteps):
                 await self._transition(S.TRANSFER_COMPLETED)
                 return
         reason = "transfer status still unknown after verification; operator review required"
-        if workflow.patched(SAGA_V2):
+        if workflow.patched(REVIEW_TASK):
             await self._open_task(TRANSFER_UNRESOLVED, f"{reference}: {reason}")
         raise Ended(S.MANUAL_REVIEW_REQUIRED, "TRANSFER_UNRESOLVED", reason)
 
