@@ -8,10 +8,8 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 
 import pytest
-from temporalio import activity
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -22,14 +20,8 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
+from tests.support.gated_activities import GatedFakes
 from tests.support.workflow_asserts import assert_every_transition_saved, refusal_type, statuses
-from withdraw_service.activities.models import (
-    AuthorisationResult,
-    FinalizeTransferInput,
-    FinalizeTransferResult,
-    InitiateTransferInput,
-    SaveToDbInput,
-)
 from withdraw_service.bootstrap import WORKFLOWS
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.domain.withdrawal import WithdrawState
@@ -58,35 +50,6 @@ async def withdrawal(
             state = await handle.execute_update(WithdrawWorkflow.initiate)
             assert state.status == S.AWAITING_OTP
         yield handle
-
-
-@dataclass
-class GatedFakes(FakeActivities):
-    """Holds initiateTransfer, finalizeTransfer or the save of one status until `release`."""
-
-    hold: str = ""
-    entered: asyncio.Event = field(default_factory=asyncio.Event)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def _gate(self, name: str) -> None:
-        if name == self.hold:
-            self.entered.set()
-            await self.release.wait()
-
-    @activity.defn(name="initiateTransfer")
-    async def initiate_transfer(self, request: InitiateTransferInput) -> AuthorisationResult:
-        await self._gate("initiateTransfer")
-        return await super().initiate_transfer(request)
-
-    @activity.defn(name="finalizeTransfer")
-    async def finalize_transfer(self, request: FinalizeTransferInput) -> FinalizeTransferResult:
-        await self._gate("finalizeTransfer")
-        return await super().finalize_transfer(request)
-
-    @activity.defn(name="saveToDb")
-    async def save_to_db(self, request: SaveToDbInput) -> None:
-        await self._gate(request.state.status.value)
-        await super().save_to_db(request)
 
 
 async def test_cancel_while_awaiting_otp_ends_cancelled(

@@ -8,7 +8,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -24,13 +24,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
+from tests.support.gated_activities import GatedFakes
 from tests.support.workflow_asserts import assert_every_transition_saved, refusal_type, statuses
 from withdraw_service.activities.models import (
-    AuthorisationResult,
     FinalizeTransferInput,
     FinalizeTransferResult,
-    InitiateTransferInput,
-    SaveToDbInput,
 )
 from withdraw_service.bootstrap import WORKFLOWS
 from withdraw_service.domain.statuses import WithdrawStatus as S
@@ -64,35 +62,6 @@ async def withdrawal(
 
 async def submit(handle: Handle, code: str) -> OtpResult:
     return await handle.execute_update(WithdrawWorkflow.submit_otp, OtpSubmission(otp_code=code))
-
-
-@dataclass
-class GatedFakes(FakeActivities):
-    """Holds initiateTransfer, finalizeTransfer or one saveToDb until `release` is set."""
-
-    hold: str = ""  # "initiateTransfer", "finalizeTransfer" or a status whose save is held
-    entered: asyncio.Event = field(default_factory=asyncio.Event)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def _gate(self, name: str) -> None:
-        if name == self.hold:
-            self.entered.set()
-            await self.release.wait()
-
-    @activity.defn(name="initiateTransfer")
-    async def initiate_transfer(self, request: InitiateTransferInput) -> AuthorisationResult:
-        await self._gate("initiateTransfer")
-        return await super().initiate_transfer(request)
-
-    @activity.defn(name="finalizeTransfer")
-    async def finalize_transfer(self, request: FinalizeTransferInput) -> FinalizeTransferResult:
-        await self._gate("finalizeTransfer")
-        return await super().finalize_transfer(request)
-
-    @activity.defn(name="saveToDb")
-    async def save_to_db(self, request: SaveToDbInput) -> None:
-        await self._gate(request.state.status.value)
-        await super().save_to_db(request)
 
 
 @dataclass
