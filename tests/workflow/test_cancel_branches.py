@@ -5,51 +5,24 @@ debited), it ends the withdrawal CANCELLED; in any other state it is refused INV
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 from temporalio.client import (
     Client,
-    WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateStage,
 )
 from temporalio.service import RPCError
-from temporalio.worker import Worker
 
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
 from tests.support.gated_activities import GatedFakes
 from tests.support.workflow_asserts import assert_every_transition_saved, refusal_type, statuses
-from withdraw_service.bootstrap import WORKFLOWS
+from tests.support.workflow_runs import withdrawal
 from withdraw_service.domain.statuses import WithdrawStatus as S
-from withdraw_service.domain.withdrawal import WithdrawState
 from withdraw_service.workflows.models import OtpSubmission, OtpVerdict, WithdrawInput
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
 
-Handle = WorkflowHandle[WithdrawWorkflow, WithdrawState]
 NOT_DEBITED = ("getDwToken", "createDwRedemption", "rollbackTransfer")
-
-
-@asynccontextmanager
-async def withdrawal(
-    client: Client,
-    task_queue: str,
-    fakes: FakeActivities,
-    request: WithdrawInput,
-    *,
-    initiated: bool = True,
-) -> AsyncIterator[Handle]:
-    """A worker with `fakes` and a started withdrawal (by default already AWAITING_OTP)."""
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.all()):
-        handle = await client.start_workflow(
-            WithdrawWorkflow.run, request, id=f"WITHDRAW-{uuid.uuid4()}", task_queue=task_queue
-        )
-        if initiated:
-            state = await handle.execute_update(WithdrawWorkflow.initiate)
-            assert state.status == S.AWAITING_OTP
-        yield handle
 
 
 async def test_cancel_while_awaiting_otp_ends_cancelled(

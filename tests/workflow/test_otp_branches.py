@@ -5,9 +5,6 @@ the attempt budget, and the OTP window (a durable timer, skipped by the test ser
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,49 +12,25 @@ import pytest
 from temporalio import activity
 from temporalio.client import (
     Client,
-    WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateStage,
 )
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
 from tests.support.gated_activities import GatedFakes
 from tests.support.workflow_asserts import assert_every_transition_saved, refusal_type, statuses
+from tests.support.workflow_runs import Handle, withdrawal
 from withdraw_service.activities.models import (
     FinalizeTransferInput,
     FinalizeTransferResult,
 )
-from withdraw_service.bootstrap import WORKFLOWS
 from withdraw_service.domain.statuses import WithdrawStatus as S
-from withdraw_service.domain.withdrawal import WithdrawState
 from withdraw_service.workflows.models import OtpResult, OtpSubmission, OtpVerdict, WithdrawInput
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
 
 WRONG_OTP = "987650"
-Handle = WorkflowHandle[WithdrawWorkflow, WithdrawState]
-
-
-@asynccontextmanager
-async def withdrawal(
-    client: Client,
-    task_queue: str,
-    fakes: FakeActivities,
-    request: WithdrawInput,
-    *,
-    initiated: bool = True,
-) -> AsyncIterator[Handle]:
-    """A worker with `fakes` and a started withdrawal (by default already AWAITING_OTP)."""
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.all()):
-        handle = await client.start_workflow(
-            WithdrawWorkflow.run, request, id=f"WITHDRAW-{uuid.uuid4()}", task_queue=task_queue
-        )
-        if initiated:
-            state = await handle.execute_update(WithdrawWorkflow.initiate)
-            assert state.status == S.AWAITING_OTP
-        yield handle
 
 
 async def submit(handle: Handle, code: str) -> OtpResult:

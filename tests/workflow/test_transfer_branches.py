@@ -5,18 +5,15 @@ time-skipping server makes those sleeps instant) but never by sending the transf
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
 from temporalio import activity
-from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import Worker
+from temporalio.client import Client
 
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
 from tests.support.workflow_asserts import assert_every_transition_saved, statuses
+from tests.support.workflow_runs import withdrawal
 from withdraw_service.activities import errors
 from withdraw_service.activities.models import (
     FinalizeOutcome,
@@ -25,28 +22,11 @@ from withdraw_service.activities.models import (
     VerifyTransferStatusInput,
     VerifyTransferStatusResult,
 )
-from withdraw_service.bootstrap import WORKFLOWS
 from withdraw_service.domain.statuses import WithdrawStatus as S
-from withdraw_service.domain.withdrawal import WithdrawState
 from withdraw_service.workflows.models import OtpSubmission, OtpVerdict, WithdrawInput
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
 
-Handle = WorkflowHandle[WithdrawWorkflow, WithdrawState]
 UNTIL_FINALIZE = [S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER]
-
-
-@asynccontextmanager
-async def withdrawal(
-    client: Client, task_queue: str, fakes: FakeActivities, request: WithdrawInput
-) -> AsyncIterator[Handle]:
-    """A worker with `fakes` and a started withdrawal that is AWAITING_OTP."""
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.all()):
-        handle = await client.start_workflow(
-            WithdrawWorkflow.run, request, id=f"WITHDRAW-{uuid.uuid4()}", task_queue=task_queue
-        )
-        state = await handle.execute_update(WithdrawWorkflow.initiate)
-        assert state.status == S.AWAITING_OTP
-        yield handle
 
 
 def assert_nothing_redeemed_or_reversed(fakes: FakeActivities) -> None:

@@ -1,0 +1,39 @@
+"""Running the real workflow on the test server against fake activities."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from tests.support.fake_activities import FakeActivities
+from withdraw_service.bootstrap import WORKFLOWS
+from withdraw_service.domain.statuses import WithdrawStatus as S
+from withdraw_service.domain.withdrawal import WithdrawState
+from withdraw_service.workflows.models import WithdrawInput
+from withdraw_service.workflows.withdraw import WithdrawWorkflow
+
+Handle = WorkflowHandle[WithdrawWorkflow, WithdrawState]
+
+
+@asynccontextmanager
+async def withdrawal(
+    client: Client,
+    task_queue: str,
+    fakes: FakeActivities,
+    request: WithdrawInput,
+    *,
+    initiated: bool = True,
+) -> AsyncIterator[Handle]:
+    """A worker with `fakes` and a started withdrawal (by default already AWAITING_OTP)."""
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.all()):
+        handle = await client.start_workflow(
+            WithdrawWorkflow.run, request, id=f"WITHDRAW-{uuid.uuid4()}", task_queue=task_queue
+        )
+        if initiated:
+            state = await handle.execute_update(WithdrawWorkflow.initiate)
+            assert state.status == S.AWAITING_OTP
+        yield handle
