@@ -87,8 +87,9 @@ def build_repository(settings: Settings) -> WithdrawalRepository:
     return WithdrawalRepository(make_engine(settings.effective_database_url))
 
 
-def build_operations(settings: Settings) -> OperationsRepository:
-    return OperationsRepository(make_engine(settings.effective_database_url))
+def build_operations(repository: WithdrawalRepository) -> OperationsRepository:
+    """On the withdrawals' engine: one connection pool per process."""
+    return OperationsRepository(repository.engine)
 
 
 def build_worker(

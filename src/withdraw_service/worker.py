@@ -27,7 +27,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     async with build_http(settings) as http:
         repository = build_repository(settings)
         activities = build_activities(settings, http, repository)
-        operations = OperationsActivities(build_operations(settings), repository)
+        operations = OperationsActivities(build_operations(repository), repository)
         worker = build_worker(client, settings.task_queue, activities, operations)
         log.info("worker polling task queue %s", settings.task_queue)
         async with worker:

@@ -120,7 +120,7 @@ async def stack(
             (await sim.post("/_sim/reset")).raise_for_status()
             async with build_http(settings) as http, _api(settings, dev_server) as api:
                 repository = build_repository(settings)
-                operations = build_operations(settings)
+                operations = build_operations(repository)
                 activities = build_activities(settings, http, repository)
                 async with build_worker(
                     dev_server.client,

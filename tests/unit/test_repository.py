@@ -97,7 +97,7 @@ def test_a_terminal_status_frees_the_account(
     repository.claim_account(WF_B, ACCOUNT)
 
 
-def test_list_for_user_is_newest_first_and_only_the_users_own(
+def test_search_by_user_is_newest_first_and_only_the_users_own(
     repository: WithdrawalRepository, make_state: MakeState
 ) -> None:
     for i in range(3):
@@ -108,16 +108,16 @@ def test_list_for_user_is_newest_first_and_only_the_users_own(
             )
         )
     repository.save(make_state(WF_B, user_id="someone-else", created_at=T0 + timedelta(hours=1)))
-    listed = repository.list_for_user("user-1001")
+    listed = repository.search(user_id="user-1001")
     assert [s.workflow_id[:17] for s in listed] == [
         "WITHDRAW-00000002",
         "WITHDRAW-00000001",
         "WITHDRAW-00000000",
     ]
-    assert [s.workflow_id for s in repository.list_for_user("user-1001", limit=1)] == [
+    assert [s.workflow_id for s in repository.search(user_id="user-1001", limit=1)] == [
         listed[0].workflow_id
     ]
-    assert repository.list_for_user("nobody") == []
+    assert repository.search(user_id="nobody") == []
 
 
 def test_times_come_back_as_utc(repository: WithdrawalRepository, make_state: MakeState) -> None:

@@ -22,9 +22,13 @@ from withdraw_service.api.gateway import GatewayConfig, WithdrawGateway
 from withdraw_service.api.operators import OperatorDesk
 from withdraw_service.api.routes import router
 from withdraw_service.api.routes_ops import router as ops_router
-from withdraw_service.bootstrap import build_repository, connect_temporal, load_policies
+from withdraw_service.bootstrap import (
+    build_operations,
+    build_repository,
+    connect_temporal,
+    load_policies,
+)
 from withdraw_service.persistence.idempotency import IdempotencyRepository
-from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,9 +68,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         app.state.gateway = WithdrawGateway(
             temporal, repository, IdempotencyRepository(repository.engine), config
         )
-        app.state.desk = OperatorDesk(
-            temporal, repository, OperationsRepository(repository.engine), config
-        )
+        app.state.desk = OperatorDesk(temporal, repository, build_operations(repository), config)
         yield
 
     app = FastAPI(

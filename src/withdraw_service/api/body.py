@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
+from withdraw_service.api.problems import error_fields
 from withdraw_service.domain.errors import RequestValidationError
 
 MAX_BODY_BYTES = 16 * 1024
@@ -34,7 +35,9 @@ async def parse_body(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise RequestValidationError("the request is not valid", errors=_fields(exc)) from None
+        raise RequestValidationError(
+            "the request is not valid", errors=error_fields(exc.errors(include_input=False))
+        ) from None
 
 
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -45,11 +48,3 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
             "content": {"application/json": {"schema": model.model_json_schema(by_alias=True)}},
         }
     }
-
-
-def _fields(exc: ValidationError) -> list[dict[str, str]]:
-    # Where and what, never the rejected value: it could be an OTP.
-    return [
-        {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
-        for err in exc.errors(include_input=False, include_url=False)
-    ]

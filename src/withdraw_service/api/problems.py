@@ -7,6 +7,7 @@ the error tree (`domain/errors.py`), and anything unexpected becomes a bare 500.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -60,7 +61,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(FastApiValidationError)
     async def _validation(_: Request, exc: FastApiValidationError) -> JSONResponse:
-        return problem(422, "VALIDATION_ERROR", "the request is not valid", errors=_fields(exc))
+        return problem(
+            422, "VALIDATION_ERROR", "the request is not valid", errors=error_fields(exc.errors())
+        )
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
@@ -76,12 +79,13 @@ def install(app: FastAPI) -> None:
         return problem(500, "INTERNAL", "internal error; the request may be retried")
 
 
-def _fields(exc: FastApiValidationError) -> list[dict[str, Any]]:
-    # Only where and what, never the input value (it could be an OTP).
+def error_fields(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Where and what for each validation error, never the rejected value (it could be an
+    OTP). Takes pydantic's and FastAPI's error lists alike."""
     return [
         {
             "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
-            "message": err.get("msg", ""),
+            "message": str(err.get("msg", "")),
         }
-        for err in exc.errors()
+        for err in errors
     ]

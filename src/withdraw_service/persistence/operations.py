@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from withdraw_service.persistence.tables import NotificationRow, OperatorTaskRow
+from withdraw_service.persistence.tables import NotificationRow, OperatorTaskRow, as_utc
 
 
 @dataclass(frozen=True)
@@ -119,15 +119,7 @@ class OperationsRepository:
             return [(row.kind, row.message) for row in rows]
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _task(row: OperatorTaskRow) -> OperatorTask:
-    created = _utc(row.created_at)
-    assert created is not None
     return OperatorTask(
         id=row.id,
         workflow_id=row.workflow_id,
@@ -136,8 +128,8 @@ def _task(row: OperatorTaskRow) -> OperatorTask:
         amount=row.amount,
         reason=row.reason,
         state=row.state,
-        created_at=created,
-        resolved_at=_utc(row.resolved_at),
+        created_at=as_utc(row.created_at),
+        resolved_at=as_utc(row.resolved_at) if row.resolved_at else None,
         resolved_by=row.resolved_by,
         note=row.note,
     )

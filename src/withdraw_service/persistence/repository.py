@@ -21,6 +21,7 @@ from withdraw_service.persistence.tables import (
     OperatorTaskRow,
     WithdrawalHistoryRow,
     WithdrawalRow,
+    as_utc,
 )
 
 
@@ -51,7 +52,7 @@ class WithdrawalRepository:
                 return  # a late, timed-out attempt of an older save: never roll the state back
             if row is None:
                 row = WithdrawalRow(
-                    workflow_id=state.workflow_id, created_at=_as_utc(state.created_at)
+                    workflow_id=state.workflow_id, created_at=as_utc(state.created_at)
                 )
                 session.add(row)
             _copy_state(row, state)
@@ -67,7 +68,7 @@ class WithdrawalRepository:
                             workflow_id=state.workflow_id,
                             seq=seq,
                             status=entry.status.value,
-                            at=_as_utc(entry.at),
+                            at=as_utc(entry.at),
                         )
                     )
 
@@ -100,7 +101,7 @@ class WithdrawalRepository:
                 .where(
                     WithdrawalRow.dw_account_id == dw_account_id,
                     WithdrawalRow.workflow_id != other_than,
-                    WithdrawalRow.created_at >= _as_utc(since),
+                    WithdrawalRow.created_at >= as_utc(since),
                     WithdrawalRow.status.in_([s.value for s in UNRESOLVED]),
                     OperatorTaskRow.state == "OPEN",
                 )
@@ -121,9 +122,6 @@ class WithdrawalRepository:
             rows = session.scalars(select(WithdrawalRow).order_by(WithdrawalRow.created_at)).all()
             return [_to_state(row, _history(session, row.workflow_id)) for row in rows]
 
-    def list_for_user(self, user_id: str, limit: int = 20) -> Sequence[WithdrawState]:
-        return self.search(user_id=user_id, limit=limit)
-
     def search(
         self,
         *,
@@ -143,7 +141,7 @@ class WithdrawalRepository:
         if correlation_id is not None:
             query = query.where(WithdrawalRow.correlation_id == correlation_id)
         if after is not None:
-            created, workflow_id = _as_utc(after[0]), after[1]
+            created, workflow_id = as_utc(after[0]), after[1]
             query = query.where(
                 or_(
                     WithdrawalRow.created_at < created,
@@ -199,13 +197,13 @@ def _copy_state(row: WithdrawalRow, state: WithdrawState) -> None:
     row.currency = state.currency
     row.product_number = state.product_number
     row.authorisation_id = state.authorisation_id
-    row.otp_expires_at = _as_utc(state.otp_expires_at) if state.otp_expires_at else None
+    row.otp_expires_at = as_utc(state.otp_expires_at) if state.otp_expires_at else None
     row.transfer_reference_number = state.transfer_reference_number
     row.dw_redemption_id = state.dw_redemption_id
     row.failure_code = state.failure_code
     row.failure_reason = state.failure_reason
     row.compensation = state.compensation.model_dump(mode="json") if state.compensation else None
-    row.updated_at = _as_utc(state.updated_at)
+    row.updated_at = as_utc(state.updated_at)
 
 
 def _history(session: Session, workflow_id: str) -> list[HistoryEntry]:
@@ -214,17 +212,7 @@ def _history(session: Session, workflow_id: str) -> list[HistoryEntry]:
         .where(WithdrawalHistoryRow.workflow_id == workflow_id)
         .order_by(WithdrawalHistoryRow.seq)
     )
-    return [HistoryEntry(status=WithdrawStatus(r.status), at=_utc(r.at)) for r in rows]
-
-
-def _as_utc(value: datetime) -> datetime:
-    # SQLite drops the offset on write: store every instant as UTC so it reads back the same.
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored here is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return [HistoryEntry(status=WithdrawStatus(r.status), at=as_utc(r.at)) for r in rows]
 
 
 def _to_state(row: WithdrawalRow, history: list[HistoryEntry]) -> WithdrawState:
@@ -237,7 +225,7 @@ def _to_state(row: WithdrawalRow, history: list[HistoryEntry]) -> WithdrawState:
         currency=row.currency,
         product_number=row.product_number,
         authorisation_id=row.authorisation_id,
-        otp_expires_at=_utc(row.otp_expires_at) if row.otp_expires_at else None,
+        otp_expires_at=as_utc(row.otp_expires_at) if row.otp_expires_at else None,
         transfer_reference_number=row.transfer_reference_number,
         dw_redemption_id=row.dw_redemption_id,
         failure_code=row.failure_code,
@@ -246,6 +234,6 @@ def _to_state(row: WithdrawalRow, history: list[HistoryEntry]) -> WithdrawState:
         if row.compensation
         else None,
         history=history,
-        created_at=_utc(row.created_at),
-        updated_at=_utc(row.updated_at),
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
     )
