@@ -4,12 +4,14 @@ connections that the API, the worker and the tests use. Nothing connects until c
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import httpx
 import yaml
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
@@ -22,6 +24,7 @@ from withdraw_service.adapters.http_clients import (
     HttpTransferService,
     HttpUserDirectory,
 )
+from withdraw_service.codec import EncryptionCodec, KeyRing
 from withdraw_service.domain.policies import RetryPolicies
 from withdraw_service.persistence.db import make_engine
 from withdraw_service.persistence.operations import OperationsRepository
@@ -38,11 +41,23 @@ def load_policies(path: Path) -> RetryPolicies:
         return RetryPolicies.model_validate(yaml.safe_load(handle))
 
 
+def keyring(settings: Settings) -> KeyRing:
+    return KeyRing.parse(settings.codec_keys.get_secret_value(), settings.codec_key_id)
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic payloads (Decimal stays Decimal), encrypted by the codec: the same converter
+    for the API, the worker and anything else that reads or writes withdrawal payloads."""
+    return dataclasses.replace(
+        pydantic_data_converter, payload_codec=EncryptionCodec(keyring(settings))
+    )
+
+
 async def connect_temporal(settings: Settings, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
         settings.effective_temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
         runtime=runtime,
     )
 

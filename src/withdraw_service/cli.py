@@ -1,6 +1,7 @@
-"""`withdraw-service`: one command for every part (dev stack, api, worker, sim) and the tools
-around them (token, demo, migrate). Settings come from `WITHDRAW_*` variables, and the flags
-below override them; the resolved `Settings` object is then passed to the part that runs.
+"""`withdraw-service`: one command for every part (dev stack, api, worker, sim, codec-server)
+and the tools around them (token, codec-key, demo, migrate). Settings come from `WITHDRAW_*`
+variables, and the flags below override them; the resolved `Settings` object is then passed to
+the part that runs.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def dev(
     temporal_port: Annotated[int | None, typer.Option(help="Temporal frontend port")] = None,
     temporal_ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port")] = None,
     metrics_port: Annotated[int | None, typer.Option(help="worker metrics port")] = None,
+    codec_port: Annotated[int | None, typer.Option(help="codec server's port")] = None,
 ) -> None:
     """The whole embedded stack: Temporal dev server + UI, simulators, worker, API."""
     from withdraw_service.stack import run_dev_stack
@@ -63,6 +65,7 @@ def dev(
         temporal_port=temporal_port,
         temporal_ui_port=temporal_ui_port,
         worker_metrics_port=metrics_port,
+        codec_server_port=codec_port,
     )
     if sim_port is not None:
         settings = settings.model_copy(update={"sim_url": f"http://127.0.0.1:{sim_port}"})
@@ -179,6 +182,46 @@ def sim(
         log_level="warning",
         timeout_graceful_shutdown=2,
     )
+
+
+@app.command("codec-server")
+def codec_server(
+    host: Host = None,
+    port: Port = None,
+    environment: Environment = None,
+    temporal_namespace: Namespace = None,
+) -> None:
+    """Temporal's codec server (POST /decode, /encode) for the Web UI and the CLI."""
+    import uvicorn
+
+    from withdraw_service.bootstrap import keyring
+    from withdraw_service.codec import EncryptionCodec
+    from withdraw_service.codec_server import create_codec_app
+
+    settings = load_settings(
+        codec_server_host=host,
+        codec_server_port=port,
+        environment=environment,
+        temporal_namespace=temporal_namespace,
+    )
+    _logging()
+    uvicorn.run(
+        create_codec_app(settings, EncryptionCodec(keyring(settings))),
+        host=settings.codec_server_host,
+        port=settings.codec_server_port,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+    )
+
+
+@app.command("codec-key")
+def codec_key(
+    key_id: Annotated[str, typer.Argument(help="the new key's id, e.g. 2026-11")],
+) -> None:
+    """Print a new random payload key as `id:base64key`, for WITHDRAW_CODEC_KEYS."""
+    from withdraw_service.codec import new_key
+
+    typer.echo(f"{key_id}:{new_key()}")
 
 
 @app.command()

@@ -16,6 +16,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
+# base64 of b"dev-only-insecure-payload-key-32": refused outside dev, like the JWT secret.
+DEV_CODEC_KEYS = "dev-1:ZGV2LW9ubHktaW5zZWN1cmUtcGF5bG9hZC1rZXktMzI="
 
 
 class Settings(BaseSettings):
@@ -30,6 +32,11 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "WITHDRAW_TASK_QUEUE"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    # Payload encryption (codec.py): `id:base64key[,id:base64key...]`; `codec_key_id` (default:
+    # the first) encrypts, every key listed decrypts, so a key is rotated by adding the new one
+    # first and removing the old one when no history needs it.
+    codec_keys: SecretStr = SecretStr(DEV_CODEC_KEYS)
+    codec_key_id: str | None = None
     otp_timeout_seconds: int = Field(default=300, gt=0)
     otp_max_attempts: int = Field(default=3, gt=0)
     api_wait_seconds: float = Field(default=20.0, gt=0)
@@ -59,6 +66,8 @@ class Settings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     worker_metrics_port: int = 9464
+    codec_server_host: str = "127.0.0.1"
+    codec_server_port: int = 8081
 
     @property
     def is_dev(self) -> bool:
@@ -84,7 +93,7 @@ class Settings(BaseSettings):
         return explicit or f"{self.sim_url.rstrip('/')}/{service}"
 
     def check_production(self) -> None:
-        """Refuse to run a real deployment with the dev-only or an empty secret."""
+        """Refuse to run a real deployment with the dev-only or an empty secret or key."""
         if self.is_dev:
             return
         secret = self.jwt_secret.get_secret_value()
@@ -92,4 +101,9 @@ class Settings(BaseSettings):
             raise ValueError(
                 "WITHDRAW_JWT_SECRET must be set to a secret of 32+ characters outside dev mode "
                 "(WITHDRAW_ENVIRONMENT=dev runs with the dev-only secret)"
+            )
+        if DEV_CODEC_KEYS.split(":", 1)[1] in self.codec_keys.get_secret_value():
+            raise ValueError(
+                "WITHDRAW_CODEC_KEYS must not hold the dev-only payload key outside dev mode "
+                "(`withdraw-service codec-key` prints a new one)"
             )

@@ -58,6 +58,8 @@ def temporal_server_args(settings: Settings) -> list[str]:
         args += ["--search-attribute", f"{key.name}=Keyword"]
     for value in DEV_SERVER_TUNING:
         args += ["--dynamic-config-value", value]
+    # The UI asks our codec server to decrypt payloads for display; history stays ciphertext.
+    args += ["--ui-codec-endpoint", f"http://127.0.0.1:{settings.codec_server_port}"]
     return args
 
 
@@ -67,7 +69,7 @@ def child_env(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump(mode="json").items():
         if value is not None:
             env[f"WITHDRAW_{name.upper()}"] = str(value)
-    for secret in ("jwt_secret", "dw_client_secret", "dw_app_key"):
+    for secret in ("jwt_secret", "dw_client_secret", "dw_app_key", "codec_keys"):
         env[f"WITHDRAW_{secret.upper()}"] = getattr(settings, secret).get_secret_value()
     env["WITHDRAW_TEMPORAL_ADDRESS"] = settings.effective_temporal_address
     env["PYTHONUNBUFFERED"] = "1"
@@ -152,12 +154,14 @@ def run_dev_stack(settings: Settings) -> int:
             stack.start(
                 "temporal", temporal_server_args(settings), settings.temporal_port, ours=False
             )
+        stack.start("codec server", [*me, "codec-server"], settings.codec_server_port)
         stack.start("simulators", [*me, "sim"], settings.sim_port)
         stack.start("worker", [*me, "worker"], settings.worker_metrics_port)
         stack.start("api", [*me, "api"], settings.api_port)
         print(
             f"[dev] ready: API http://{settings.api_host}:{settings.api_port}/docs  "
-            f"Temporal UI http://127.0.0.1:{settings.temporal_ui_port}  "
+            f"Temporal UI http://127.0.0.1:{settings.temporal_ui_port} (payloads decrypted by "
+            f"http://127.0.0.1:{settings.codec_server_port})  "
             f"simulators http://{settings.sim_host}:{settings.sim_port}/_sim/ledger",
             flush=True,
         )

@@ -46,6 +46,7 @@ class RunningStack:
             "--temporal-port", str(self.ports["temporal"]),
             "--temporal-ui-port", str(self.ports["ui"]),
             "--metrics-port", str(self.ports["metrics"]),
+            "--codec-port", str(self.ports["codec"]),
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("WITHDRAW_")}
         with self.log.open("ab") as log:
@@ -80,7 +81,7 @@ class RunningStack:
 @pytest.fixture(scope="session")
 def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     root = tmp_path_factory.mktemp("stack")
-    ports = {name: free_port() for name in ("api", "sim", "temporal", "ui", "metrics")}
+    ports = {name: free_port() for name in ("api", "sim", "temporal", "ui", "metrics", "codec")}
     stack = RunningStack(data_dir=root / "data", ports=ports, log=root / "stack.log")
     stack.start()
     try:

@@ -16,7 +16,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.databases import database_url
@@ -32,6 +31,7 @@ from withdraw_service.bootstrap import (
     build_operations,
     build_repository,
     build_worker,
+    data_converter,
 )
 from withdraw_service.domain.statuses import UNRESOLVED
 from withdraw_service.domain.statuses import WithdrawStatus as S
@@ -51,7 +51,8 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     for value in DEV_SERVER_TUNING:
         extra += ["--dynamic-config-value", value]
     async with await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        # The production converter, payload codec included (the dev key).
+        data_converter=data_converter(Settings(environment="dev")),
         dev_server_existing_path=str(TEMPORAL_CLI),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=extra,

@@ -14,6 +14,7 @@ import uuid
 from decimal import Decimal
 
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -21,7 +22,8 @@ from tests.support.fake_activities import GOOD_OTP, FakeActivities
 from tests.support.paths import RETRY_POLICIES, ROOT, TEMPORAL_TEST_SERVER
 from tests.support.temporal import register_search_attributes
 from withdraw_service.activities import errors
-from withdraw_service.bootstrap import WORKFLOWS, load_policies
+from withdraw_service.bootstrap import WORKFLOWS, data_converter, load_policies
+from withdraw_service.settings import Settings
 from withdraw_service.workflows.models import OtpSubmission, WithdrawInput
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
 
@@ -34,12 +36,20 @@ PATHS = {
     "manual_compensation": lambda: FakeActivities(
         redemption_error="InsufficientBalanceException", rollback_error="UpstreamRefusedException"
     ),
+    # Recorded with the payload codec and the dev key: what histories look like since the codec.
+    "happy_path_encrypted": FakeActivities,
 }
+
+
+def converter_for(name: str) -> DataConverter:
+    if name.endswith("_encrypted"):
+        return data_converter(Settings(environment="dev"))
+    return pydantic_data_converter
 
 
 async def record(name: str) -> None:
     async with await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=converter_for(name),
         test_server_existing_path=str(TEMPORAL_TEST_SERVER),
     ) as env:
         await register_search_attributes(env.client)

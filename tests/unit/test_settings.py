@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -78,10 +79,13 @@ def test_production_accepts_a_strong_secret_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("WITHDRAW_JWT_SECRET", STRONG_SECRET)
+    key = "k1:" + base64.b64encode(b"k" * 32).decode()
+    monkeypatch.setenv("WITHDRAW_CODEC_KEYS", key)
     settings = Settings()
     settings.check_production()
     assert settings.jwt_secret.get_secret_value() == STRONG_SECRET
     assert STRONG_SECRET not in repr(settings)
+    assert key not in repr(settings)
 
 
 def test_dev_mode_runs_with_the_dev_secret() -> None:

@@ -1,0 +1,115 @@
+"""`withdraw-service codec-server`: Temporal's codec server protocol (`POST /encode`,
+`POST /decode`, also under `/{namespace}/...` for the CLI's `--codec-endpoint` template), so the
+Web UI (`--ui-codec-endpoint`) and `temporal workflow show --codec-endpoint` show decrypted
+payloads to an operator while the server keeps only ciphertext.
+
+Decrypted payloads reach whoever can call it, so: it listens on loopback by default, answers
+only for the configured namespace, only lets the Web UI's own origin call it from a browser,
+and outside dev mode it requires an `ops` bearer token (the same JWTs as the API).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payloads
+
+from withdraw_service.api.auth import authenticate
+from withdraw_service.codec import CodecError, EncryptionCodec
+from withdraw_service.domain.errors import Unauthenticated
+from withdraw_service.settings import Settings
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+Namespace = Annotated[str | None, Header(alias="x-namespace")]
+Authorization = Annotated[str | None, Header()]
+
+
+def _problem(status: int, title: str, detail: str) -> JSONResponse:
+    return JSONResponse(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+def create_codec_app(settings: Settings, codec: EncryptionCodec) -> FastAPI:
+    settings.check_production()
+    app = FastAPI(title="Withdraw payload codec server", docs_url=None, redoc_url=None)
+    ui_origins = [
+        f"http://{host}:{settings.temporal_ui_port}" for host in ("127.0.0.1", "localhost")
+    ]
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=ui_origins,
+        allow_methods=["POST"],
+        allow_headers=["content-type", "x-namespace", "authorization"],
+        allow_credentials=True,
+    )
+
+    async def run(
+        request: Request,
+        operation: str,
+        namespace: str | None,
+        authorization: str | None,
+    ) -> JSONResponse:
+        if not settings.is_dev:
+            try:
+                principal = authenticate(authorization, settings.jwt_secret.get_secret_value())
+            except Unauthenticated as exc:
+                return _problem(401, "Unauthorized", str(exc))
+            if "ops" not in principal.roles:
+                return _problem(403, "Forbidden", "the codec server is for operators")
+        if namespace is not None and namespace != settings.temporal_namespace:
+            return _problem(403, "Forbidden", "this codec server serves another namespace")
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return _problem(413, "Payload Too Large", "at most 4 MiB per request")
+        payloads = Payloads()
+        try:
+            json_format.Parse(body or b"{}", payloads)
+        except json_format.ParseError:
+            return _problem(400, "Bad Request", 'expected {"payloads": [...]} in proto JSON')
+        try:
+            if operation == "encode":
+                result = await codec.encode(payloads.payloads)
+            else:
+                result = await codec.decode(payloads.payloads)
+        except CodecError as exc:
+            return _problem(422, "Unprocessable Content", str(exc))
+        answer: dict[str, Any] = json_format.MessageToDict(Payloads(payloads=result))
+        answer.setdefault("payloads", [])
+        return JSONResponse(answer)
+
+    @app.post("/encode")
+    async def encode(
+        request: Request, x_namespace: Namespace = None, authorization: Authorization = None
+    ) -> JSONResponse:
+        return await run(request, "encode", x_namespace, authorization)
+
+    @app.post("/decode")
+    async def decode(
+        request: Request, x_namespace: Namespace = None, authorization: Authorization = None
+    ) -> JSONResponse:
+        return await run(request, "decode", x_namespace, authorization)
+
+    @app.post("/{namespace}/encode")
+    async def encode_in(
+        request: Request, namespace: str, authorization: Authorization = None
+    ) -> JSONResponse:
+        return await run(request, "encode", namespace, authorization)
+
+    @app.post("/{namespace}/decode")
+    async def decode_in(
+        request: Request, namespace: str, authorization: Authorization = None
+    ) -> JSONResponse:
+        return await run(request, "decode", namespace, authorization)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
