@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import yaml
 from temporalio.client import Client
+from temporalio.common import HeaderCodecBehavior
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -26,6 +27,8 @@ from withdraw_service.adapters.http_clients import (
 )
 from withdraw_service.codec import EncryptionCodec, KeyRing
 from withdraw_service.domain.policies import RetryPolicies
+from withdraw_service.logs import LogContextInterceptor, temporal_core_logging
+from withdraw_service.metrics import DURATION, DURATION_BUCKETS, WithdrawMetrics
 from withdraw_service.persistence.db import make_engine
 from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
@@ -58,16 +61,25 @@ async def connect_temporal(settings: Settings, runtime: Runtime | None = None) -
         settings.effective_temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        # Headers (the correlation id the log interceptor passes to activities) are payloads
+        # too: encrypted like the rest.
+        header_codec_behavior=HeaderCodecBehavior.CODEC,
         runtime=runtime,
     )
 
 
-def metrics_runtime(port: int) -> Runtime:
-    """A Temporal runtime that exports the SDK's metrics for Prometheus on `port`."""
+def metrics_runtime(port: int, host: str = "127.0.0.1") -> Runtime:
+    """A Temporal runtime that exports the SDK's metrics, and the business metrics made on its
+    `metric_meter`, for Prometheus on `host:port`."""
     return Runtime(
         telemetry=TelemetryConfig(
-            # `_total` on counters, as Prometheus names them (and the seed's alerts expect).
-            metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}", counters_total_suffix=True)
+            metrics=PrometheusConfig(
+                bind_address=f"{host}:{port}",
+                # `_total` on counters, as Prometheus names them (and the seed's alerts expect).
+                counters_total_suffix=True,
+                histogram_bucket_overrides={DURATION: DURATION_BUCKETS},
+            ),
+            logging=temporal_core_logging(),
         )
     )
 
@@ -77,7 +89,10 @@ def build_http(settings: Settings) -> httpx.AsyncClient:
 
 
 def build_activities(
-    settings: Settings, http: httpx.AsyncClient, repository: WithdrawalRepository
+    settings: Settings,
+    http: httpx.AsyncClient,
+    repository: WithdrawalRepository,
+    metrics: WithdrawMetrics | None = None,
 ) -> WithdrawActivities:
     def client(service: str) -> JsonServiceClient:
         return JsonServiceClient(service, http, settings.service_url(service))
@@ -95,6 +110,7 @@ def build_activities(
         repository=repository,
         redemption_type=settings.dw_redemption_type,
         restriction_start=settings.restriction_start_date,
+        metrics=metrics,
     )
 
 
@@ -118,4 +134,5 @@ def build_worker(
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=[*activities.all(), *operations.all()],  # type: ignore[list-item]
+        interceptors=[LogContextInterceptor()],  # workflowId/correlationId on activity logs
     )

@@ -7,7 +7,6 @@ the part that runs.
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,8 +35,12 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**given)
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def _logging(settings: Settings) -> None:
+    """JSON lines on stderr (logs.py), at WITHDRAW_LOG_LEVEL. Every long-running command calls
+    this before it starts; uvicorn then runs with `log_config=None` so its lines are JSON too."""
+    from withdraw_service.logs import configure_logging
+
+    configure_logging(settings.log_level)
 
 
 @app.command()
@@ -91,6 +94,7 @@ def api(
     import uvicorn
 
     from withdraw_service.api.app import create_app
+    from withdraw_service.logs import forward_temporal_core_logs
 
     settings = load_settings(
         api_host=host,
@@ -106,12 +110,14 @@ def api(
         max_amount=max_amount,
         retry_policies=retry_policies,
     )
-    _logging()
+    _logging(settings)
+    forward_temporal_core_logs()
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
-        log_level="warning",
+        log_config=None,  # its loggers (access lines included) go through ours: JSON
+        log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=5,
     )
 
@@ -138,8 +144,8 @@ def worker(
         sim_url=sim_url,
         worker_metrics_port=metrics_port,
     )
+    _logging(settings)  # first: a refusal below is a JSON line too
     settings.check_production()
-    _logging()
     asyncio.run(_run_until_signal(run_worker, settings))
 
 
@@ -175,11 +181,13 @@ def sim(
         dw_client_secret=settings.dw_client_secret.get_secret_value(),
         dw_app_key=settings.dw_app_key.get_secret_value(),
     )
+    _logging(settings)
     uvicorn.run(
         create_sim_app(config),
         host=settings.sim_host,
         port=settings.sim_port,
-        log_level="warning",
+        log_config=None,
+        log_level="warning",  # no access lines: the simulators' traffic is the tests' own
         timeout_graceful_shutdown=2,
     )
 
@@ -204,11 +212,12 @@ def codec_server(
         environment=environment,
         temporal_namespace=temporal_namespace,
     )
-    _logging()
+    _logging(settings)
     uvicorn.run(
         create_codec_app(settings, EncryptionCodec(keyring(settings))),
         host=settings.codec_server_host,
         port=settings.codec_server_port,
+        log_config=None,  # JSON lines through ours
         log_level="warning",
         timeout_graceful_shutdown=2,
     )

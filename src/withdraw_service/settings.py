@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     dw_redemption_type: Literal["ACH", "WIRE", "CASH_TRANSFER", "BULK_FUNDING"] = "CASH_TRANSFER"
     http_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    log_level: str = "INFO"  # JSON lines on stderr (logs.py), for every process of ours
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     sim_host: str = "127.0.0.1"

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from temporalio.client import Client
+from temporalio.common import HeaderCodecBehavior
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.databases import database_url
@@ -32,9 +33,11 @@ from withdraw_service.bootstrap import (
     build_repository,
     build_worker,
     data_converter,
+    metrics_runtime,
 )
 from withdraw_service.domain.statuses import UNRESOLVED
 from withdraw_service.domain.statuses import WithdrawStatus as S
+from withdraw_service.metrics import WithdrawMetrics
 from withdraw_service.persistence.db import migrate
 from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
@@ -60,6 +63,33 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
+@dataclass(frozen=True)
+class WorkerSide:
+    """The worker's connection as production makes it: a runtime with the Prometheus exporter
+    (SDK metrics), whose meter the business metrics use too. One per session: tests compare
+    the metrics before and after."""
+
+    client: Client
+    metrics: WithdrawMetrics
+    metrics_url: str
+
+
+@pytest.fixture(scope="session")
+async def worker_side(dev_server: WorkflowEnvironment) -> WorkerSide:
+    port = free_port()
+    runtime = metrics_runtime(port)
+    client = await Client.connect(
+        dev_server.client.service_client.config.target_host,
+        namespace=dev_server.client.namespace,
+        data_converter=dev_server.client.data_converter,
+        header_codec_behavior=HeaderCodecBehavior.CODEC,  # as bootstrap.connect_temporal
+        runtime=runtime,
+    )
+    return WorkerSide(
+        client, WithdrawMetrics(runtime.metric_meter), f"http://127.0.0.1:{port}/metrics"
+    )
+
+
 @pytest.fixture(scope="session")
 def sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state = tmp_path_factory.mktemp("sim") / "sim-state.json"
@@ -78,6 +108,7 @@ class Stack:
     repository: WithdrawalRepository
     operations: OperationsRepository
     client: Client
+    metrics_url: str
 
     def auth(self, user_id: str) -> dict[str, str]:
         token = mint_token(self.settings.jwt_secret.get_secret_value(), user_id, ["customer"], 600)
@@ -103,6 +134,7 @@ async def stack(
     request: pytest.FixtureRequest,
     dev_server: WorkflowEnvironment,
     sim_url: str,
+    worker_side: WorkerSide,
     tmp_path: Path,
 ) -> AsyncIterator[Stack]:
     with database_url(request.param, tmp_path) as url:
@@ -122,12 +154,13 @@ async def stack(
             async with build_http(settings) as http, _api(settings, dev_server) as api:
                 repository = build_repository(settings)
                 operations = build_operations(repository)
-                activities = build_activities(settings, http, repository)
+                metrics = worker_side.metrics
+                activities = build_activities(settings, http, repository, metrics)
                 async with build_worker(
-                    dev_server.client,
+                    worker_side.client,
                     settings.task_queue,
                     activities,
-                    OperationsActivities(operations, repository),
+                    OperationsActivities(operations, repository, metrics),
                 ):
                     stack = Stack(
                         api=api,
@@ -136,6 +169,7 @@ async def stack(
                         repository=repository,
                         operations=operations,
                         client=dev_server.client,
+                        metrics_url=worker_side.metrics_url,
                     )
                     yield stack
                     (await sim.delete("/_sim/faults")).raise_for_status()

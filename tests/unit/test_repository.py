@@ -51,9 +51,12 @@ def test_saving_the_same_state_twice_writes_its_history_once(
     repository: WithdrawalRepository, make_state: MakeState
 ) -> None:
     state = make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP])
-    repository.save(state)
-    repository.save(state)  # saveToDb retried after a timeout that had gone through
+    first = repository.save(state)
+    again = repository.save(state)  # saveToDb retried after a timeout that had gone through
     assert history_rows(repository, WF_A) == 2
+    # What each call wrote: the metrics count from this, so the repeat counts nothing.
+    assert first.created and [h.status for h in first.stored] == [S.INITIATED, S.AWAITING_OTP]
+    assert not again.created and again.stored == []
     assert repository.get(WF_A) == state
 
 
@@ -62,7 +65,9 @@ def test_history_grows_in_order_as_the_withdrawal_moves_on(
 ) -> None:
     walk = [S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER, S.TRANSFER_COMPLETED]
     for n in range(1, len(walk) + 1):
-        repository.save(make_state(WF_A, statuses=walk[:n]))
+        result = repository.save(make_state(WF_A, statuses=walk[:n]))
+        assert result.created == (n == 1)
+        assert [h.status for h in result.stored] == [walk[n - 1]]
     saved = repository.get(WF_A)
     assert saved is not None
     assert saved.status == S.TRANSFER_COMPLETED
@@ -153,7 +158,8 @@ def test_a_late_older_save_never_rolls_the_status_back(
     newer = make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER])
     older = make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP])
     repository.save(newer)
-    repository.save(older)
+    late = repository.save(older)
+    assert not late.created and late.stored == []
     stored = repository.get(WF_A)
     assert stored is not None
     assert stored.status == S.FINALIZING_TRANSFER

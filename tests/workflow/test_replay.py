@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from temporalio.api.history.v1 import History
 from temporalio.client import WorkflowHistory
+from temporalio.common import HeaderCodecBehavior
 from temporalio.worker import Replayer
 
 from tests.support.fake_activities import GOOD_OTP
@@ -38,7 +39,11 @@ async def test_history_replays_deterministically(path: Path) -> None:
     history = WorkflowHistory.from_json(workflow_id, path.read_text())
     # The production converter: histories from before the codec pass through it unchanged.
     converter = data_converter(Settings(environment="dev"))
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=converter)
+    replayer = Replayer(
+        workflows=WORKFLOWS,
+        data_converter=converter,
+        header_codec_behavior=HeaderCodecBehavior.CODEC,
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
 

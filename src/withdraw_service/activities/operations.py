@@ -17,6 +17,7 @@ from withdraw_service.activities.models import (
     OpenOperatorTaskInput,
     OperatorTaskResult,
 )
+from withdraw_service.metrics import WithdrawMetrics, noop_metrics
 from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
 
@@ -27,9 +28,15 @@ TRANSFER_UNRESOLVED = "TRANSFER_UNRESOLVED"
 
 
 class OperationsActivities:
-    def __init__(self, operations: OperationsRepository, withdrawals: WithdrawalRepository) -> None:
+    def __init__(
+        self,
+        operations: OperationsRepository,
+        withdrawals: WithdrawalRepository,
+        metrics: WithdrawMetrics | None = None,
+    ) -> None:
         self._operations = operations
         self._withdrawals = withdrawals
+        self._metrics = metrics or noop_metrics()
 
     @activity.defn(name="openOperatorTask")
     async def open_operator_task(self, request: OpenOperatorTaskInput) -> OperatorTaskResult:
@@ -50,12 +57,9 @@ class OperationsActivities:
             request.workflow_id,
             request.correlation_id,
         )
-        if created and request.kind == COMPENSATION_FAILED and activity.in_activity():
+        if created and request.kind == COMPENSATION_FAILED:
             # Counted once per withdrawal (a retried activity finds the task already open).
-            activity.metric_meter().create_counter(
-                "withdraw_compensation_failed",
-                "withdrawals whose compensation failed and need a person",
-            ).add(1)
+            self._metrics.compensation_failed()
         return OperatorTaskResult(task_id=task.id)
 
     @activity.defn(name="notifyCustomer")
@@ -70,12 +74,14 @@ class OperationsActivities:
 
     @activity.defn(name="markCompensated")
     async def mark_compensated(self, request: MarkCompensatedInput) -> None:
-        await asyncio.to_thread(
+        changed = await asyncio.to_thread(
             self._withdrawals.mark_compensated,
             request.workflow_id,
             request.attempts,
             request.task_id,
         )
+        if changed:
+            self._metrics.compensated_by_operator()
 
     def all(self) -> list[object]:
         return [self.open_operator_task, self.notify_customer, self.mark_compensated]

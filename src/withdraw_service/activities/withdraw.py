@@ -47,6 +47,7 @@ from withdraw_service.adapters.ports import (
     TransferService,
     UserDirectory,
 )
+from withdraw_service.metrics import WithdrawMetrics, noop_metrics
 from withdraw_service.persistence.repository import AccountBusy, WithdrawalRepository
 
 # DriveWealth accepted the redemption: it exists and DW carries it on (STARTED, PENDING,
@@ -64,6 +65,7 @@ class WithdrawActivities:
         repository: WithdrawalRepository,
         redemption_type: str = "CASH_TRANSFER",
         restriction_start: date = date(2020, 1, 1),
+        metrics: WithdrawMetrics | None = None,
     ) -> None:
         self._users = users
         self._transfers = transfers
@@ -73,6 +75,7 @@ class WithdrawActivities:
         self._tokens = DwTokenCache(drivewealth)
         self._redemption_type = redemption_type
         self._restriction_start = datetime.combine(restriction_start, time.min, tzinfo=UTC)
+        self._metrics = metrics or noop_metrics()
 
     @activity.defn(name="validateUser")
     async def validate_user(self, request: ValidateUserInput) -> UserContext:
@@ -236,7 +239,10 @@ class WithdrawActivities:
 
     @activity.defn(name="saveToDb")
     async def save_to_db(self, request: SaveToDbInput) -> None:
-        await asyncio.to_thread(self._repository.save, request.state, request.dw_account_id)
+        state = request.state
+        result = await asyncio.to_thread(self._repository.save, state, request.dw_account_id)
+        # Counted only for what this call wrote: a retry or a repeat counts nothing again.
+        self._metrics.saved(result.created, result.stored, state.created_at, state.failure_code)
 
     @activity.defn(name="rollbackTransfer")
     async def rollback_transfer(self, request: RollbackTransferInput) -> RollbackTransferResult:

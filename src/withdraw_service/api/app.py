@@ -12,13 +12,14 @@ from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
 from withdraw_service.api import problems
 from withdraw_service.api.gateway import GatewayConfig, WithdrawGateway
+from withdraw_service.api.logging_context import LogContextMiddleware
+from withdraw_service.api.metrics import ApiMetrics
 from withdraw_service.api.operators import OperatorDesk
 from withdraw_service.api.routes import router
 from withdraw_service.api.routes_ops import router as ops_router
@@ -68,8 +69,13 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         app.state.gateway = WithdrawGateway(
             temporal, repository, IdempotencyRepository(repository.engine), config
         )
-        app.state.desk = OperatorDesk(temporal, repository, build_operations(repository), config)
-        yield
+        operations = build_operations(repository)
+        app.state.desk = OperatorDesk(temporal, repository, operations, config)
+        metrics.watch_database(repository, operations)
+        try:
+            yield
+        finally:
+            repository.engine.dispose()  # this app's pool: closed with it
 
     app = FastAPI(
         title="Investment Withdraw Service",
@@ -78,6 +84,9 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    metrics = ApiMetrics()
+    app.middleware("http")(metrics.middleware)
+    app.add_middleware(LogContextMiddleware)  # workflowId/correlationId on the request's logs
     app.include_router(router)
     app.include_router(ops_router)
 
@@ -111,8 +120,8 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         )
 
     @app.get("/metrics", tags=["health"])
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    async def prometheus_metrics() -> Response:
+        return await metrics.render()
 
     return app
 

@@ -36,6 +36,7 @@ from withdraw_service.domain import errors
 from withdraw_service.domain.policies import RetryPolicies
 from withdraw_service.domain.statuses import WithdrawStatus
 from withdraw_service.domain.withdrawal import WithdrawState
+from withdraw_service.logs import bind_log_context
 from withdraw_service.persistence.idempotency import (
     IdempotencyRepository,
     KeyReusedForAnotherRequest,
@@ -111,6 +112,7 @@ class WithdrawGateway:
                     "this Idempotency-Key was used with a different request"
                 ) from None
             workflow_id, correlation_id = keyed.workflow_id, keyed.correlation_id
+        bind_log_context(workflow_id=workflow_id, correlation_id=correlation_id)
         request = WithdrawInput(
             correlation_id=correlation_id,
             user_id=user_id,
@@ -225,6 +227,7 @@ class WithdrawGateway:
             state = await asyncio.to_thread(self._repository.get, workflow_id)
         if state is None or (user_id is not None and state.user_id != user_id):
             raise errors.WithdrawalNotFound("no such withdrawal")
+        bind_log_context(correlation_id=state.correlation_id)
         return state
 
     async def _otp_refusal(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -76,6 +76,16 @@ class OperationsRepository:
             if state:
                 query = query.where(OperatorTaskRow.state == state)
             return [_task(row) for row in session.scalars(query)]
+
+    def count_open(self) -> dict[str, int]:
+        """Open operator tasks by kind."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(OperatorTaskRow.kind, func.count())
+                .where(OperatorTaskRow.state == "OPEN")
+                .group_by(OperatorTaskRow.kind)
+            ).all()
+            return {kind: int(count) for kind, count in rows}
 
     def get_task(self, task_id: str) -> OperatorTask | None:
         with self._sessions() as session:

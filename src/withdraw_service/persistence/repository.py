@@ -8,14 +8,15 @@ Synchronous on purpose (SQLAlchemy's sync engine); async callers use `asyncio.to
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, and_, or_, select, update
+from sqlalchemy import CursorResult, Engine, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from withdraw_service.domain.statuses import UNRESOLVED, WithdrawStatus
+from withdraw_service.domain.statuses import IN_FLIGHT, UNRESOLVED, WithdrawStatus
 from withdraw_service.domain.withdrawal import CompensationInfo, HistoryEntry, WithdrawState
 from withdraw_service.persistence.tables import (
     OperatorTaskRow,
@@ -29,15 +30,24 @@ class AccountBusy(Exception):
     """Another withdrawal of the same brokerage account is in flight."""
 
 
+@dataclass(frozen=True)
+class SaveResult:
+    created: bool
+    """The withdrawal's row did not exist before this call."""
+    stored: list[HistoryEntry]
+    """The history rows this call wrote; empty when it repeated an earlier save."""
+
+
 class WithdrawalRepository:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
-    def save(self, state: WithdrawState, dw_account_id: str | None = None) -> None:
+    def save(self, state: WithdrawState, dw_account_id: str | None = None) -> SaveResult:
         """Upsert the snapshot and add the history rows not yet stored, in one transaction.
 
-        A terminal status releases the brokerage account for the next withdrawal.
+        A terminal status releases the brokerage account for the next withdrawal. Says what
+        this call wrote, so that metrics count each status once however often it is saved.
         """
         with self._sessions.begin() as session:
             row = session.get(WithdrawalRow, state.workflow_id, with_for_update=True)
@@ -49,7 +59,9 @@ class WithdrawalRepository:
                 )
             )
             if len(state.history) < len(stored):
-                return  # a late, timed-out attempt of an older save: never roll the state back
+                # A late, timed-out attempt of an older save: never roll the state back.
+                return SaveResult(created=False, stored=[])
+            created = row is None
             if row is None:
                 row = WithdrawalRow(
                     workflow_id=state.workflow_id, created_at=as_utc(state.created_at)
@@ -61,6 +73,7 @@ class WithdrawalRepository:
             if state.status.is_terminal:
                 row.active_account = None
             session.flush()  # the withdrawal row first: its history rows point at it
+            added: list[HistoryEntry] = []
             for seq, entry in enumerate(state.history):
                 if seq not in stored:
                     session.add(
@@ -71,6 +84,8 @@ class WithdrawalRepository:
                             at=as_utc(entry.at),
                         )
                     )
+                    added.append(entry)
+        return SaveResult(created=created, stored=added)
 
     def claim_account(self, workflow_id: str, dw_account_id: str) -> None:
         """Mark the account busy with this withdrawal; raise AccountBusy if another holds it.
@@ -108,6 +123,16 @@ class WithdrawalRepository:
                 .limit(1)
             )
             return found is not None
+
+    def count_in_flight(self) -> dict[str, int]:
+        """How many withdrawals are in each not-yet-terminal status (the `status` index)."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(WithdrawalRow.status, func.count())
+                .where(WithdrawalRow.status.in_([s.value for s in IN_FLIGHT]))
+                .group_by(WithdrawalRow.status)
+            ).all()
+            return {status: int(count) for status, count in rows}
 
     def get(self, workflow_id: str) -> WithdrawState | None:
         with self._sessions() as session:
@@ -158,14 +183,15 @@ class WithdrawalRepository:
             rows = session.scalars(query).all()
             return [_to_state(row, _history(session, row.workflow_id)) for row in rows]
 
-    def mark_compensated(self, workflow_id: str, attempts: int, task_id: str) -> None:
+    def mark_compensated(self, workflow_id: str, attempts: int, task_id: str) -> bool:
         """An operator's retried reversal succeeded: the withdrawal ends COMPENSATED after
-        all, with its history row, and its task is resolved, in one transaction."""
+        all, with its history row, and its task is resolved, in one transaction. False when
+        it already was (a repeated call)."""
         now = datetime.now(UTC)
         with self._sessions.begin() as session:
             row = session.get(WithdrawalRow, workflow_id, with_for_update=True)
             if row is None or row.status == WithdrawStatus.COMPENSATED.value:
-                return
+                return False
             seq = len(_history(session, workflow_id))
             row.status = WithdrawStatus.COMPENSATED.value
             row.updated_at = now
@@ -187,6 +213,7 @@ class WithdrawalRepository:
                 task.resolved_at = now
                 task.resolved_by = "system:retry"
                 task.note = "reversal retried by an operator and succeeded"
+        return True
 
 
 def _copy_state(row: WithdrawalRow, state: WithdrawState) -> None:

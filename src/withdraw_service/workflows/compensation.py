@@ -171,6 +171,8 @@ class CompensationWorkflow:
             request.workflow_id,
             request.correlation_id,
             task.task_id,
+            # The withdrawal's ids (this child's own id is the withdrawal's + "-compensation").
+            extra={"workflowId": request.workflow_id, "correlationId": request.correlation_id},
         )
         return CompensationResult(
             succeeded=False, attempts=attempts, task_id=task.task_id, reason=why

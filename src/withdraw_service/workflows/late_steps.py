@@ -109,7 +109,12 @@ class LateSteps:
                 await self._compensate("DW_REDEMPTION_FAILED", error_message(again))
         reason = "DriveWealth redemption outcome unknown; the bank transfer was NOT reversed"
         task_id = await self._open_task(COMPENSATION_FAILED, reason)
-        workflow.logger.critical("CRITICAL %s: workflowId=%s", reason, self._state.workflow_id)
+        workflow.logger.critical(
+            "CRITICAL %s: workflowId=%s",
+            reason,
+            self._state.workflow_id,
+            extra={"correlationId": self._request.correlation_id},
+        )
         raise Ended(
             S.MANUAL_COMPENSATION_REQUIRED,
             "DW_REDEMPTION_UNKNOWN",
@@ -221,6 +226,7 @@ class LateSteps:
                     "saveToDb exhausted its retries (%s); trying again in %s",
                     error_type(err),
                     pause,
+                    extra={"correlationId": self._request.correlation_id},
                 )
                 await workflow.sleep(pause)
                 pause = min(pause * 2, timedelta(minutes=1))

@@ -1,0 +1,124 @@
+"""The API's `/metrics`: HTTP requests by route template and status, their latency, and two
+gauges read from the database at scrape time (withdrawals in flight by status, open operator
+tasks by kind), which any API replica reports alike (aggregate them with `max`).
+
+The business counters (initiated, completed, failed...) are the worker's, on `:9464`: they are
+counted where a status is committed, once. One registry per app, so several apps in one
+process (the tests) do not collide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+from withdraw_service.domain.statuses import IN_FLIGHT
+from withdraw_service.persistence.operations import OperationsRepository
+from withdraw_service.persistence.repository import WithdrawalRepository
+
+log = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30)
+TASK_KINDS = ("COMPENSATION_FAILED", "TRANSFER_UNRESOLVED")
+
+
+class DatabaseGauges(Collector):
+    """Read at scrape time; a database that does not answer yields no sample (not a zero,
+    which would read as "nothing in flight")."""
+
+    def __init__(self, repository: WithdrawalRepository, operations: OperationsRepository):
+        self._repository = repository
+        self._operations = operations
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            in_flight = self._repository.count_in_flight()
+            open_tasks = self._operations.count_open()
+        except Exception as exc:  # the scrape must still answer with the other metrics
+            log.warning("database gauges not read: %s", type(exc).__name__)
+            return
+        flight = GaugeMetricFamily(
+            "withdraw_in_flight", "withdrawals not yet terminal, by status", labels=["status"]
+        )
+        for status in sorted(s.value for s in IN_FLIGHT):
+            flight.add_metric([status], in_flight.get(status, 0))
+        yield flight
+        tasks = GaugeMetricFamily(
+            "withdraw_operator_tasks_open", "operator tasks waiting for a person", labels=["kind"]
+        )
+        for kind in sorted({*TASK_KINDS, *open_tasks}):
+            tasks.add_metric([kind], open_tasks.get(kind, 0))
+        yield tasks
+
+
+class ApiMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        # Not GCCollector: it hooks `gc.callbacks` for good, which would keep every app (and
+        # its database pool) alive in a process that makes several, as the tests do.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.requests = Counter(
+            "withdraw_http_requests",
+            "HTTP requests answered, by route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "withdraw_http_request_duration_seconds",
+            "time to answer, by route template",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._database: DatabaseGauges | None = None
+
+    def watch_database(
+        self, repository: WithdrawalRepository, operations: OperationsRepository
+    ) -> None:
+        if self._database is not None:
+            self.registry.unregister(self._database)
+        self._database = DatabaseGauges(repository, operations)
+        self.registry.register(self._database)
+
+    async def middleware(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = _route_template(request)
+            self.requests.labels(request.method, route, str(status)).inc()
+            self.latency.labels(request.method, route).observe(time.perf_counter() - started)
+
+    async def render(self) -> Response:
+        body = await asyncio.to_thread(generate_latest, self.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _route_template(request: Request) -> str:
+    """`/withdraw/status/{workflow_id}`, never the id itself: bounded label values. The
+    router records the route it matched in the scope."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
