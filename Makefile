@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint test-unit test-workflow test-integration test-e2e setup clean
+.PHONY: run test lint test-unit test-workflow test-integration test-e2e setup clean promtool
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +14,30 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+## make promtool: Prometheus' rule/config checker into .venv/bin, taken from Debian's `prometheus`
+## package (apt-get download + dpkg-deb -x: no root, no daemon). Without apt it only warns; the
+## monitoring tests then skip and say so.
+$(BIN)/promtool: | $(STAMP)
+	@tmp=$$(mktemp -d) && \
+	if (cd $$tmp && apt-get download prometheus >/dev/null 2>&1 \
+	    && dpkg-deb -x prometheus_*.deb root) \
+	   && cp $$tmp/root/usr/bin/promtool $@ && chmod 0755 $@ && $@ --version >/dev/null 2>&1; then \
+	  echo "promtool installed: $@"; \
+	else \
+	  rm -f $@; \
+	  echo "WARNING: could not install promtool (needs apt-get download prometheus + dpkg-deb);" \
+	       "the Prometheus rule tests will be skipped. Put a promtool binary at $@ or on PATH." >&2; \
+	fi; \
+	rm -rf $$tmp
+
+promtool: $(BIN)/promtool
+
 ## make run: the whole embedded stack (Temporal dev server + UI, simulators, worker, API)
 run: $(STAMP)
 	$(BIN)/withdraw-service dev
 
 ## make test: lint, then every test tier
-test: $(STAMP) lint
+test: $(STAMP) promtool lint
 	$(BIN)/pytest -ra
 
 lint: $(STAMP)
