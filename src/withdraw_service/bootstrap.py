@@ -12,7 +12,7 @@ import yaml
 from temporalio.client import Client
 from temporalio.common import HeaderCodecBehavior
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
@@ -50,9 +50,14 @@ def keyring(settings: Settings) -> KeyRing:
 
 def data_converter(settings: Settings) -> DataConverter:
     """Pydantic payloads (Decimal stays Decimal), encrypted by the codec: the same converter
-    for the API, the worker and anything else that reads or writes withdrawal payloads."""
+    for the API, the worker and anything else that reads or writes withdrawal payloads.
+    Failures' messages and stack traces travel as encoded attributes, so they are encrypted
+    too (an upstream's error text may hold anything); the code that reads them sees them
+    decoded, and failures recorded before this decode as they were."""
     return dataclasses.replace(
-        pydantic_data_converter, payload_codec=EncryptionCodec(keyring(settings))
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(keyring(settings)),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
 
 

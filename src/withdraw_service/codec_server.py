@@ -4,8 +4,10 @@ Web UI (`--ui-codec-endpoint`) and `temporal workflow show --codec-endpoint` sho
 payloads to an operator while the server keeps only ciphertext.
 
 Decrypted payloads reach whoever can call it, so: it listens on loopback by default, answers
-only for the configured namespace, only lets the Web UI's own origin call it from a browser,
-and outside dev mode it requires an `ops` bearer token (the same JWTs as the API).
+only for the configured namespace, only lets the Web UI's origin call it from a browser
+(`WITHDRAW_CODEC_CORS_ORIGINS`), and outside dev mode it requires an `ops` bearer token (the
+same JWTs as the API). A Web UI behind its own login forwards its own token, not ours: such a
+deployment puts the codec server behind the same login instead (not built here).
 """
 
 from __future__ import annotations
@@ -39,12 +41,9 @@ def _problem(status: int, title: str, detail: str) -> JSONResponse:
 def create_codec_app(settings: Settings, codec: EncryptionCodec) -> FastAPI:
     settings.check_production()
     app = FastAPI(title="Withdraw payload codec server", docs_url=None, redoc_url=None)
-    ui_origins = [
-        f"http://{host}:{settings.temporal_ui_port}" for host in ("127.0.0.1", "localhost")
-    ]
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=ui_origins,
+        allow_origins=settings.effective_codec_cors_origins,
         allow_methods=["POST"],
         allow_headers=["content-type", "x-namespace", "authorization"],
         allow_credentials=True,

@@ -11,6 +11,7 @@ serves these beside the SDK's own metrics; counters are exported with `_total`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -18,6 +19,8 @@ from temporalio.common import MetricMeter
 
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.domain.withdrawal import HistoryEntry
+
+log = logging.getLogger(__name__)
 
 # Seconds; a withdrawal takes seconds when all goes well, minutes with retries or an OTP typed
 # late, up to hours when a verification or a compensation waits on a slow bank.
@@ -65,11 +68,14 @@ class WithdrawMetrics:
         failure_code: str | None,
     ) -> None:
         """`stored` are the history rows this save wrote (none when it was a repeat)."""
-        if created:
-            self._initiated.add(1)
-        for entry in stored:
-            if entry.status.is_terminal:
-                self._ended(entry, created_at, failure_code)
+        try:
+            if created:
+                self._initiated.add(1)
+            for entry in stored:
+                if entry.status.is_terminal:
+                    self._ended(entry, created_at, failure_code)
+        except Exception as exc:  # the state is committed; a lost count must not fail the save
+            log.warning("business metric not recorded: %s", type(exc).__name__)
 
     def _ended(self, entry: HistoryEntry, created_at: datetime, failure_code: str | None) -> None:
         status = entry.status
@@ -89,10 +95,16 @@ class WithdrawMetrics:
     def compensated_by_operator(self) -> None:
         """An operator's retried reversal went through: the withdrawal, already counted as
         failed (MANUAL_COMPENSATION_REQUIRED), is now COMPENSATED too."""
-        self._compensated.add(1)
+        try:
+            self._compensated.add(1)
+        except Exception as exc:
+            log.warning("business metric not recorded: %s", type(exc).__name__)
 
     def compensation_failed(self) -> None:
-        self._compensation_failed.add(1)
+        try:
+            self._compensation_failed.add(1)
+        except Exception as exc:
+            log.warning("business metric not recorded: %s", type(exc).__name__)
 
 
 def noop_metrics() -> WithdrawMetrics:

@@ -67,8 +67,18 @@ class Settings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     worker_metrics_port: int = 9464
+    # 0.0.0.0 where Prometheus scrapes from another host; loopback by default.
+    worker_metrics_host: str = "127.0.0.1"
     codec_server_host: str = "127.0.0.1"
     codec_server_port: int = 8081
+    # Browser origins allowed to call the codec server (the Web UI's); default: the embedded UI.
+    codec_cors_origins: str | None = None
+
+    @property
+    def effective_codec_cors_origins(self) -> list[str]:
+        if self.codec_cors_origins:
+            return [o.strip() for o in self.codec_cors_origins.split(",") if o.strip()]
+        return [f"http://{host}:{self.temporal_ui_port}" for host in ("127.0.0.1", "localhost")]
 
     @property
     def is_dev(self) -> bool:

@@ -35,7 +35,7 @@ BACKLOG_INTERVAL_SECONDS = 15.0
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     await asyncio.to_thread(migrate, settings.effective_database_url)
-    runtime = metrics_runtime(settings.worker_metrics_port)
+    runtime = metrics_runtime(settings.worker_metrics_port, settings.worker_metrics_host)
     client = await connect_temporal(settings, runtime)
     metrics = WithdrawMetrics(runtime.metric_meter)
     stop = stop or asyncio.Event()
@@ -49,8 +49,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             backlog = asyncio.create_task(
                 watch_backlog(client, settings.task_queue, runtime.metric_meter, stop)
             )
-            await stop.wait()
-            await backlog
+            try:
+                await stop.wait()
+            finally:
+                backlog.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await backlog
 
 
 async def watch_backlog(
@@ -87,5 +91,7 @@ async def task_queue_backlog(client: Client, task_queue: str) -> int:
             ),
             timeout=timedelta(seconds=5),
         )
+        if not answer.HasField("stats"):  # a server too old to report it: no figure, not 0
+            raise LookupError("the Temporal server does not report task queue stats")
         total += answer.stats.approximate_backlog_count
     return total

@@ -52,10 +52,12 @@ def test_the_stack_logs_json_without_otps_or_account_numbers(
     ours, foreign = _our_lines(running_stack)
     assert foreign == [], f"lines that are not our JSON: {foreign[:5]}"
 
+    # Output only (child process): the raw-record check lives in tests/integration/test_logs.py.
     text = running_stack.log.read_text()
     for code in (otp, wrong):
         assert not re.search(rf"\b{code}\b", text), f"the OTP {code} was logged"
     assert not ACCOUNT_NUMBER.search(text), "a full account number was logged"
+    assert headers["Authorization"].removeprefix("Bearer ") not in text, "our token was logged"
     assert "eyJ" not in text, "something like a JWT was logged"
     # The withdrawal's lines carry its ids: the API's (access line) and the worker's.
     mine = [e for e in ours if e.get("workflowId") == data["workflowId"]]

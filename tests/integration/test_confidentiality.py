@@ -35,24 +35,50 @@ async def _raw_history(stack: Stack, workflow_id: str) -> History:
             return history
 
 
-def _payload_encodings(node: Any, path: str = "") -> list[tuple[str, bytes]]:
-    """(where, encoding) of every payload outside the search attributes."""
-    found: list[tuple[str, bytes]] = []
-    if hasattr(node, "DESCRIPTOR"):
-        if node.DESCRIPTOR.full_name == "temporal.api.common.v1.Payload":
-            return [(path, node.metadata.get("encoding", b""))]
-        if node.DESCRIPTOR.full_name == "temporal.api.common.v1.SearchAttributes":
-            return []
-        for field, value in node.ListFields():
-            where = f"{path}.{field.name}"
-            if field.message_type is None:
-                continue
-            if isinstance(value, Message):
-                found += _payload_encodings(value, where)
-            else:  # a repeated field or a map of messages
-                for item in value.values() if hasattr(value, "values") else value:
-                    found += _payload_encodings(item, where)
+def _messages_of(node: Any, full_name: str, path: str = "") -> list[tuple[str, Any]]:
+    """(where, message) of every protobuf message of that type inside `node`, except inside
+    the search attributes (readable on purpose)."""
+    found: list[tuple[str, Any]] = []
+    if node.DESCRIPTOR.full_name == full_name:
+        found.append((path, node))
+    if node.DESCRIPTOR.full_name == "temporal.api.common.v1.SearchAttributes":
+        return found
+    for field, value in node.ListFields():
+        if field.message_type is None:
+            continue
+        where = f"{path}.{field.name}"
+        if isinstance(value, Message):
+            found += _messages_of(value, full_name, where)
+        else:  # a repeated field or a map of messages
+            for item in value.values() if hasattr(value, "values") else value:
+                if isinstance(item, Message):  # (a map's values may be bytes)
+                    found += _messages_of(item, full_name, where)
     return found
+
+
+def _payload_encodings(history: History) -> list[tuple[str, bytes]]:
+    """(where, encoding) of every payload outside the search attributes and the patch
+    markers (`workflow.patched` ids, which the SDK's core writes itself, in the clear)."""
+    copy = History()
+    copy.CopyFrom(history)
+    for event in copy.events:
+        if event.HasField("marker_recorded_event_attributes"):
+            marker = event.marker_recorded_event_attributes
+            assert marker.marker_name == "core_patch", marker.marker_name
+            marker.ClearField("details")
+    return [
+        (where, payload.metadata.get("encoding", b""))
+        for where, payload in _messages_of(copy, "temporal.api.common.v1.Payload")
+    ]
+
+
+def _failure_texts(history: History) -> list[str]:
+    """The message and stack trace of every failure, as the server stores them."""
+    return [
+        text
+        for _, failure in _messages_of(history, "temporal.api.failure.v1.Failure")
+        for text in (failure.message, failure.stack_trace)
+    ]
 
 
 async def test_raw_history_holds_no_secret_in_the_clear(stack: Stack) -> None:
@@ -78,3 +104,27 @@ async def test_raw_history_holds_no_secret_in_the_clear(stack: Stack) -> None:
     assert clear == []
     # What stays readable is what operators search by.
     assert started.correlation_id.encode() in raw
+
+
+async def test_failures_in_history_are_encrypted_too(stack: Stack) -> None:
+    """A compensation path: DriveWealth refuses, the reversal fails twice first. Activity and
+    child failures carry upstream text; the server keeps only "Encoded failure"."""
+    started = await p.start(stack)
+    await stack.fault("drivewealth", "redemption", "reject")
+    await stack.fault("transfer", "reverse", "error_500", times=2)
+    otp = await p.otp_of(stack, started.authorisation_id)
+    done = await p.finalize(stack, started.workflow_id, otp)
+    assert done.status_code == 200 and done.json()["data"]["status"] == "COMPENSATED", done.text
+
+    for workflow_id in (started.workflow_id, f"{started.workflow_id}-compensation"):
+        history = await _raw_history(stack, workflow_id)
+        failures = _failure_texts(history)
+        assert failures, workflow_id  # the walk found the failures
+        assert {text for text in failures if text} == {"Encoded failure"}, workflow_id
+        raw = history.SerializeToString()
+        for secret in (otp, p.DW_ACCOUNT, "refused", "Ada Lovelace"):
+            assert secret.encode() not in raw, (workflow_id, secret)
+        assert [w for w, enc in _payload_encodings(history) if enc != ENCODING] == []
+    # The API still reads what happened (the client decodes the failures).
+    state = await p.status(stack, started.workflow_id)
+    assert state["failureCode"] == "DW_REDEMPTION_FAILED" and state["failureReason"]

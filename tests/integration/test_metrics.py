@@ -201,17 +201,37 @@ async def test_each_terminal_path_counts_once_and_replay_counts_nothing(
     after = await _scrape(stack)
     assert _moved(before, after) == expected
 
-    # Forced replay: a finished run is not cached, so a query replays its whole history.
+    # Forced replay: a finished run is evicted from the worker's cache, so answering a query
+    # means running a workflow task that rebuilds it from its whole history (the SDK's
+    # workflow-task counter shows the worker did run one per query).
+    replays = await _replays(stack)
     for handle in handles:
         state = await handle.query(WithdrawWorkflow.get_state)
         assert state.status.is_terminal
+    assert await _replays(stack) >= replays + len(handles)
     assert _moved(before, await _scrape(stack)) == expected
+
+
+async def _replays(stack: Stack) -> float:
+    """Workflow tasks the worker has run (SDK metric)."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        text = (await client.get(stack.metrics_url)).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "temporal_workflow_task_execution_latency_count"
+    )
 
 
 async def test_an_operator_retry_that_compensates_counts_compensated_once(stack: Stack) -> None:
     (workflow_id,) = await _manual(stack)
     await stack.client.get_workflow_handle(workflow_id).result()
     task = await p.task_for(stack, workflow_id, "COMPENSATION_FAILED")
+    text = (await stack.api.get("/metrics")).text
+    kind = (("kind", "COMPENSATION_FAILED"),)
+    assert _samples(text, "withdraw_operator_tasks_open")[kind] == 1
+    assert _samples(text, "withdraw_operator_task_oldest_open_seconds")[kind] > 0
     (await stack.sim.delete("/_sim/faults")).raise_for_status()
     before = await _scrape(stack)
     ops = {"Authorization": "Bearer " + _ops_token(stack)}
@@ -222,6 +242,9 @@ async def test_an_operator_retry_that_compensates_counts_compensated_once(stack:
     assert (await p.status(stack, workflow_id))["status"] == "COMPENSATED"
     # Already counted as failed (MANUAL_COMPENSATION_REQUIRED); now compensated, once.
     assert _moved(before, await _scrape(stack)) == {"withdraw_compensated_total": 1}
+    text = (await stack.api.get("/metrics")).text
+    assert _samples(text, "withdraw_operator_tasks_open")[kind] == 0
+    assert _samples(text, "withdraw_operator_task_oldest_open_seconds")[kind] == 0
 
 
 def _ops_token(stack: Stack) -> str:

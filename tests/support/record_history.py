@@ -13,16 +13,19 @@ import sys
 import uuid
 from decimal import Decimal
 
+from temporalio.client import Client
+from temporalio.common import HeaderCodecBehavior
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
 from tests.support.paths import RETRY_POLICIES, ROOT, TEMPORAL_TEST_SERVER
 from tests.support.temporal import register_search_attributes
 from withdraw_service.activities import errors
 from withdraw_service.bootstrap import WORKFLOWS, data_converter, load_policies
+from withdraw_service.logs import LogContextInterceptor
 from withdraw_service.settings import Settings
 from withdraw_service.workflows.models import OtpSubmission, WithdrawInput
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
@@ -36,8 +39,12 @@ PATHS = {
     "manual_compensation": lambda: FakeActivities(
         redemption_error="InsufficientBalanceException", rollback_error="UpstreamRefusedException"
     ),
-    # Recorded with the payload codec and the dev key: what histories look like since the codec.
+    # Recorded as the production worker runs (bootstrap's converter: payload codec with the dev
+    # key, encrypted failures and headers; the log-context interceptor's activity headers).
     "happy_path_encrypted": FakeActivities,
+    "compensation_encrypted": lambda: FakeActivities(
+        redemption_error="InsufficientBalanceException"
+    ),
 }
 
 
@@ -53,11 +60,25 @@ async def record(name: str) -> None:
         test_server_existing_path=str(TEMPORAL_TEST_SERVER),
     ) as env:
         await register_search_attributes(env.client)
+        client = env.client
+        interceptors: list[Interceptor] = []
+        if name.endswith("_encrypted"):
+            client = await Client.connect(
+                env.client.service_client.config.target_host,
+                namespace=env.client.namespace,
+                data_converter=converter_for(name),
+                header_codec_behavior=HeaderCodecBehavior.CODEC,
+            )
+            interceptors = [LogContextInterceptor()]
         fakes = PATHS[name]()
         async with Worker(
-            env.client, task_queue="record", workflows=WORKFLOWS, activities=fakes.all()
+            client,
+            task_queue="record",
+            workflows=WORKFLOWS,
+            activities=fakes.all(),
+            interceptors=interceptors,
         ):
-            handle = await env.client.start_workflow(
+            handle = await client.start_workflow(
                 WithdrawWorkflow.run,
                 WithdrawInput(
                     correlation_id=str(uuid.uuid4()),

@@ -53,6 +53,7 @@ _GAUGES = {
     "temporal_sticky_cache_size",
     "withdraw_in_flight",
     "withdraw_operator_tasks_open",
+    "withdraw_operator_task_oldest_open_seconds",
 }
 _HISTOGRAMS = {
     "withdraw_duration_seconds",

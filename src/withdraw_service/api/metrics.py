@@ -1,6 +1,7 @@
-"""The API's `/metrics`: HTTP requests by route template and status, their latency, and two
+"""The API's `/metrics`: HTTP requests by route template and status, their latency, and
 gauges read from the database at scrape time (withdrawals in flight by status, open operator
-tasks by kind), which any API replica reports alike (aggregate them with `max`).
+tasks by kind and the age of the oldest), which every API replica reports alike (aggregate
+them with `max`).
 
 The business counters (initiated, completed, failed...) are the worker's, on `:9464`: they are
 counted where a status is committed, once. One registry per app, so several apps in one
@@ -13,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30)
 TASK_KINDS = ("COMPENSATION_FAILED", "TRANSFER_UNRESOLVED")
+METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 
 
 class DatabaseGauges(Collector):
@@ -50,6 +53,7 @@ class DatabaseGauges(Collector):
         try:
             in_flight = self._repository.count_in_flight()
             open_tasks = self._operations.count_open()
+            oldest = self._operations.oldest_open()
         except Exception as exc:  # the scrape must still answer with the other metrics
             log.warning("database gauges not read: %s", type(exc).__name__)
             return
@@ -65,6 +69,16 @@ class DatabaseGauges(Collector):
         for kind in sorted({*TASK_KINDS, *open_tasks}):
             tasks.add_metric([kind], open_tasks.get(kind, 0))
         yield tasks
+        age = GaugeMetricFamily(
+            "withdraw_operator_task_oldest_open_seconds",
+            "age of the oldest OPEN operator task (0 when none is open)",
+            labels=["kind"],
+        )
+        now = datetime.now(UTC)
+        for kind in sorted({*TASK_KINDS, *oldest}):
+            since = oldest.get(kind)
+            age.add_metric([kind], max((now - since).total_seconds(), 0.0) if since else 0.0)
+        yield age
 
 
 class ApiMetrics:
@@ -108,8 +122,9 @@ class ApiMetrics:
             return response
         finally:
             route = _route_template(request)
-            self.requests.labels(request.method, route, str(status)).inc()
-            self.latency.labels(request.method, route).observe(time.perf_counter() - started)
+            method = request.method if request.method in METHODS else "OTHER"
+            self.requests.labels(method, route, str(status)).inc()
+            self.latency.labels(method, route).observe(time.perf_counter() - started)
 
     async def render(self) -> Response:
         body = await asyncio.to_thread(generate_latest, self.registry)

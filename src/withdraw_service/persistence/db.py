@@ -1,4 +1,8 @@
-"""Engines and migrations. An engine is made when asked for, from the settings' URL."""
+"""Engines and migrations. An engine is made when asked for, from the settings' URL.
+
+`hide_parameters`: a database error's text (which reaches logs, and Temporal as the failure of a
+`saveToDb` attempt) never carries the values, such as a redemption id that embeds the account
+number."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ def make_engine(url: str) -> Engine:
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -28,7 +32,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def migrate(url: str) -> None:

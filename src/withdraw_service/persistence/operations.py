@@ -87,6 +87,16 @@ class OperationsRepository:
             ).all()
             return {kind: int(count) for kind, count in rows}
 
+    def oldest_open(self) -> dict[str, datetime]:
+        """When the oldest OPEN task of each kind was opened."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(OperatorTaskRow.kind, func.min(OperatorTaskRow.created_at))
+                .where(OperatorTaskRow.state == "OPEN")
+                .group_by(OperatorTaskRow.kind)
+            ).all()
+            return {kind: as_utc(at) for kind, at in rows if at is not None}
+
     def get_task(self, task_id: str) -> OperatorTask | None:
         with self._sessions() as session:
             row = session.get(OperatorTaskRow, task_id)
