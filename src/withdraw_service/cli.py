@@ -43,6 +43,19 @@ def _logging(settings: Settings) -> None:
     configure_logging(settings.log_level)
 
 
+def _serve(asgi: Any, host: str, port: int, log_level: str, grace_seconds: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        asgi,
+        host=host,
+        port=port,
+        log_config=None,  # uvicorn's loggers (access lines included) go through ours: JSON
+        log_level=log_level.lower(),
+        timeout_graceful_shutdown=grace_seconds,
+    )
+
+
 @app.command()
 def dev(
     data_dir: DataDir = None,
@@ -91,7 +104,6 @@ def api(
     retry_policies: Annotated[Path | None, typer.Option()] = None,
 ) -> None:
     """The public HTTP API."""
-    import uvicorn
 
     from withdraw_service.api.app import create_app
     from withdraw_service.logs import forward_temporal_core_logs
@@ -112,14 +124,7 @@ def api(
     )
     _logging(settings)
     forward_temporal_core_logs()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        log_config=None,  # its loggers (access lines included) go through ours: JSON
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=5,
-    )
+    _serve(create_app(settings), settings.api_host, settings.api_port, settings.log_level, 5)
 
 
 @app.command()
@@ -169,7 +174,6 @@ def sim(
     ] = None,
 ) -> None:
     """The simulated external services (Session, Flex, Transfer, Checker, DriveWealth)."""
-    import uvicorn
 
     from withdraw_service.sim.app import create_sim_app
     from withdraw_service.sim.config import SimConfig
@@ -182,14 +186,8 @@ def sim(
         dw_app_key=settings.dw_app_key.get_secret_value(),
     )
     _logging(settings)
-    uvicorn.run(
-        create_sim_app(config),
-        host=settings.sim_host,
-        port=settings.sim_port,
-        log_config=None,
-        log_level="warning",  # no access lines: the simulators' traffic is the tests' own
-        timeout_graceful_shutdown=2,
-    )
+    # No access lines: the simulators' traffic is the tests' own.
+    _serve(create_sim_app(config), settings.sim_host, settings.sim_port, "warning", 2)
 
 
 @app.command("codec-server")
@@ -200,8 +198,6 @@ def codec_server(
     temporal_namespace: Namespace = None,
 ) -> None:
     """Temporal's codec server (POST /decode, /encode) for the Web UI and the CLI."""
-    import uvicorn
-
     from withdraw_service.bootstrap import keyring
     from withdraw_service.codec import EncryptionCodec
     from withdraw_service.codec_server import create_codec_app
@@ -213,14 +209,8 @@ def codec_server(
         temporal_namespace=temporal_namespace,
     )
     _logging(settings)
-    uvicorn.run(
-        create_codec_app(settings, EncryptionCodec(keyring(settings))),
-        host=settings.codec_server_host,
-        port=settings.codec_server_port,
-        log_config=None,  # JSON lines through ours
-        log_level="warning",
-        timeout_graceful_shutdown=2,
-    )
+    server = create_codec_app(settings, EncryptionCodec(keyring(settings)))
+    _serve(server, settings.codec_server_host, settings.codec_server_port, "warning", 2)
 
 
 @app.command("codec-key")

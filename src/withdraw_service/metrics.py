@@ -54,6 +54,17 @@ class WithdrawMetrics:
             "withdraw_compensation_failed",
             "withdrawals whose compensation failed: a person must act",
         )
+        # Exported at 0 from the start, so that the first event after a (re)start is an
+        # increase Prometheus can see. (withdraw_failed's label pairs appear when first used.)
+        for counter in (
+            self._initiated,
+            self._completed,
+            self._cancelled,
+            self._compensated,
+            self._otp_timeout,
+            self._compensation_failed,
+        ):
+            counter.add(0)
         self._duration = meter.create_histogram_float(
             DURATION,
             "seconds from creation to the first terminal status, by that status",
