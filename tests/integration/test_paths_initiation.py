@@ -62,6 +62,30 @@ async def test_second_initiate_while_first_awaits_otp_is_restricted_then_first_c
     assert ledger.cash() == START_CASH
 
 
+async def test_a_cancel_not_settled_within_the_wait_answers_202_then_ends_cancelled(
+    stack: Stack,
+) -> None:
+    """The API waits `api_wait_seconds` for the workflow to take the cancel (a worker may be
+    busy or restarting); past that it answers 202 with the state as it stands, never a 500.
+    Whether that cancel reached the workflow is then unknown: the client polls, and cancels
+    again if it still awaits its OTP (a cancel is idempotent in effect)."""
+    started = await start(stack)
+    async with stack.api_with(api_wait_seconds=0.001) as impatient:
+        answer = await impatient.post(
+            f"/withdraw/{started.workflow_id}/cancel", headers=stack.auth("user-1001")
+        )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["data"]["status"] in ("AWAITING_OTP", "CANCELLED")
+    again = await cancel(stack, started.workflow_id)
+    if again.status_code == 409:  # the first one did get through
+        problem(again, 409, "INVALID_STATE")
+    else:
+        assert again.status_code == 200, again.text
+    state = await wait_terminal(stack, started.workflow_id)
+    assert state["status"] == "CANCELLED"
+    assert (await money(stack, started.correlation_id)).transfer_statuses == ["INITIATED"]
+
+
 async def test_amount_above_brokerage_cash_is_insufficient_funds(stack: Stack) -> None:
     response = await initiate(stack, amount="20000.00")
 

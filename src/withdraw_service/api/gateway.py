@@ -198,8 +198,9 @@ class WithdrawGateway:
             return Answer(state, state.is_terminal)
         return Answer(state, True)
 
-    async def cancel(self, workflow_id: str, user_id: str) -> WithdrawState:
-        """Cancel a withdrawal awaiting its OTP; INVALID_STATE for any other status."""
+    async def cancel(self, workflow_id: str, user_id: str) -> Answer:
+        """Cancel a withdrawal awaiting its OTP; INVALID_STATE for any other status. Not
+        settled within the wait (no worker answering yet): the state as it stands, for a 202."""
         await self.status(workflow_id, user_id)
         handle = self._client.get_workflow_handle(workflow_id)
         try:
@@ -207,13 +208,15 @@ class WithdrawGateway:
                 handle.execute_update("cancel", result_type=WithdrawState),
                 self._config.wait_seconds,
             )
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            return Answer(await self.status(workflow_id, user_id), False)
         except WorkflowUpdateFailedError as exc:
             raise _update_refusal(exc) from None
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise errors.InvalidState("the withdrawal has already ended") from None
             raise
-        return state
+        return Answer(state, True)
 
     async def status(self, workflow_id: str, user_id: str | None) -> WithdrawState:
         """The current state; NotFound unless it exists and (if given) belongs to `user_id`."""

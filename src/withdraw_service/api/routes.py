@@ -89,14 +89,13 @@ async def finalize_withdraw(
 
 @router.post(
     "/withdraw/{workflowId}/cancel",
-    response_model=Envelope[WithdrawState],
-    responses=problems(401, 404, 409, 422),
+    responses={**StateResponses, **problems(401, 404, 409, 422)},
 )
 async def cancel_withdraw(
     workflow_id: WorkflowId, user: CurrentUser, gateway: Gateway
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Cancel a withdrawal that awaits its OTP; nothing has been debited."""
-    return envelope(state_json(await gateway.cancel(workflow_id, user.user_id)))
+    return _answer(await gateway.cancel(workflow_id, user.user_id))
 
 
 @router.get(
