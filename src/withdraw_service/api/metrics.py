@@ -49,6 +49,10 @@ class DatabaseGauges(Collector):
         self._repository = repository
         self._operations = operations
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """Nothing up front: registering must not query the database (in the event loop)."""
+        return iter(())
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             in_flight = self._repository.count_in_flight()
