@@ -20,9 +20,11 @@ from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
+from withdraw_service.api import problems
 from withdraw_service.api.auth import authenticate
+from withdraw_service.api.problems import problem
 from withdraw_service.codec import CodecError, EncryptionCodec
-from withdraw_service.domain.errors import Unauthenticated
+from withdraw_service.domain import errors
 from withdraw_service.settings import Settings
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -30,17 +32,10 @@ Namespace = Annotated[str | None, Header(alias="x-namespace")]
 Authorization = Annotated[str | None, Header()]
 
 
-def _problem(status: int, title: str, detail: str) -> JSONResponse:
-    return JSONResponse(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail},
-        status_code=status,
-        media_type="application/problem+json",
-    )
-
-
 def create_codec_app(settings: Settings, codec: EncryptionCodec) -> FastAPI:
     settings.check_production()
     app = FastAPI(title="Withdraw payload codec server", docs_url=None, redoc_url=None)
+    problems.install(app)  # refusals are problem details, as the API's
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.effective_codec_cors_origins,
@@ -56,29 +51,25 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec) -> FastAPI:
         authorization: str | None,
     ) -> JSONResponse:
         if not settings.is_dev:
-            try:
-                principal = authenticate(authorization, settings.jwt_secret.get_secret_value())
-            except Unauthenticated as exc:
-                return _problem(401, "Unauthorized", str(exc))
-            if "ops" not in principal.roles:
-                return _problem(403, "Forbidden", "the codec server is for operators")
+            secret = settings.jwt_secret.get_secret_value()
+            authenticate(authorization, secret).require("ops")  # 401 / 403 problems
         if namespace is not None and namespace != settings.temporal_namespace:
-            return _problem(403, "Forbidden", "this codec server serves another namespace")
+            raise errors.Forbidden("this codec server serves another namespace")
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
-            return _problem(413, "Payload Too Large", "at most 4 MiB per request")
+            return problem(413, "PAYLOAD_TOO_LARGE", "at most 4 MiB per request")
         payloads = Payloads()
         try:
             json_format.Parse(body or b"{}", payloads)
         except json_format.ParseError:
-            return _problem(400, "Bad Request", 'expected {"payloads": [...]} in proto JSON')
+            return problem(400, "VALIDATION_ERROR", 'expected {"payloads": [...]} in proto JSON')
         try:
             if operation == "encode":
                 result = await codec.encode(payloads.payloads)
             else:
                 result = await codec.decode(payloads.payloads)
         except CodecError as exc:
-            return _problem(422, "Unprocessable Content", str(exc))
+            return problem(422, "CODEC_ERROR", str(exc))
         answer: dict[str, Any] = json_format.MessageToDict(Payloads(payloads=result))
         answer.setdefault("payloads", [])
         return JSONResponse(answer)

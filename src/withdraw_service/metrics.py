@@ -12,7 +12,8 @@ serves these beside the SDK's own metrics; counters are exported with `_total`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 from temporalio.common import MetricMeter
@@ -79,14 +80,12 @@ class WithdrawMetrics:
         failure_code: str | None,
     ) -> None:
         """`stored` are the history rows this save wrote (none when it was a repeat)."""
-        try:
+        with _never_failing():
             if created:
                 self._initiated.add(1)
             for entry in stored:
                 if entry.status.is_terminal:
                     self._ended(entry, created_at, failure_code)
-        except Exception as exc:  # the state is committed; a lost count must not fail the save
-            log.warning("business metric not recorded: %s", type(exc).__name__)
 
     def _ended(self, entry: HistoryEntry, created_at: datetime, failure_code: str | None) -> None:
         status = entry.status
@@ -106,16 +105,22 @@ class WithdrawMetrics:
     def compensated_by_operator(self) -> None:
         """An operator's retried reversal went through: the withdrawal, already counted as
         failed (MANUAL_COMPENSATION_REQUIRED), is now COMPENSATED too."""
-        try:
+        with _never_failing():
             self._compensated.add(1)
-        except Exception as exc:
-            log.warning("business metric not recorded: %s", type(exc).__name__)
 
     def compensation_failed(self) -> None:
-        try:
+        with _never_failing():
             self._compensation_failed.add(1)
-        except Exception as exc:
-            log.warning("business metric not recorded: %s", type(exc).__name__)
+
+
+@contextmanager
+def _never_failing() -> Iterator[None]:
+    """The state a count follows is already committed: a lost count must not fail the
+    activity that committed it."""
+    try:
+        yield
+    except Exception as exc:
+        log.warning("business metric not recorded: %s", type(exc).__name__)
 
 
 def noop_metrics() -> WithdrawMetrics:

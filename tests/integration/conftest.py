@@ -111,7 +111,13 @@ class Stack:
     metrics_url: str
 
     def auth(self, user_id: str) -> dict[str, str]:
-        token = mint_token(self.settings.jwt_secret.get_secret_value(), user_id, ["customer"], 600)
+        return self._bearer(user_id, ["customer"])
+
+    def ops_auth(self, operator: str) -> dict[str, str]:
+        return self._bearer(operator, ["ops"])
+
+    def _bearer(self, subject: str, roles: list[str]) -> dict[str, str]:
+        token = mint_token(self.settings.jwt_secret.get_secret_value(), subject, roles, 600)
         return {"Authorization": f"Bearer {token}"}
 
     def api_with(self, **overrides: Any) -> _ApiClient:

@@ -26,14 +26,12 @@ from tests.integration._paths import (
     wait_terminal,
 )
 from tests.integration.conftest import Stack
-from withdraw_service.api.auth import mint_token
 
 OPERATOR = "ops-carol"
 
 
 def _ops(stack: Stack, operator: str = OPERATOR) -> dict[str, str]:
-    secret = stack.settings.jwt_secret.get_secret_value()
-    return {"Authorization": f"Bearer {mint_token(secret, operator, ['ops'], 600)}"}
+    return stack.ops_auth(operator)
 
 
 async def _tasks(stack: Stack, state: str | None = None) -> list[dict[str, Any]]:

@@ -23,9 +23,14 @@ Series = tuple[str, tuple[tuple[str, str], ...]]
 _SOURCE_LABELS = {"service_name", "namespace", "task_queue"}
 
 
-async def _scrape(stack: Stack) -> Counter[Series]:
+async def _worker_metrics(stack: Stack) -> str:
+    """The worker's Prometheus text, fetched over HTTP as Prometheus would."""
     async with httpx.AsyncClient(timeout=5) as client:
-        text = (await client.get(stack.metrics_url)).text
+        return (await client.get(stack.metrics_url)).text
+
+
+async def _scrape(stack: Stack) -> Counter[Series]:
+    text = await _worker_metrics(stack)
     values: Counter[Series] = Counter()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -214,14 +219,8 @@ async def test_each_terminal_path_counts_once_and_replay_counts_nothing(
 
 async def _replays(stack: Stack) -> float:
     """Workflow tasks the worker has run (SDK metric)."""
-    async with httpx.AsyncClient(timeout=5) as client:
-        text = (await client.get(stack.metrics_url)).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "temporal_workflow_task_execution_latency_count"
-    )
+    text = await _worker_metrics(stack)
+    return sum(_samples(text, "temporal_workflow_task_execution_latency_count").values())
 
 
 async def test_an_operator_retry_that_compensates_counts_compensated_once(stack: Stack) -> None:
@@ -234,7 +233,7 @@ async def test_an_operator_retry_that_compensates_counts_compensated_once(stack:
     assert _samples(text, "withdraw_operator_task_oldest_open_seconds")[kind] > 0
     (await stack.sim.delete("/_sim/faults")).raise_for_status()
     before = await _scrape(stack)
-    ops = {"Authorization": "Bearer " + _ops_token(stack)}
+    ops = stack.ops_auth("op-1")
 
     for _ in range(2):  # the second is refused: the task is resolved
         await stack.api.post(f"/ops/compensation-tasks/{task.id}/retry", headers=ops)
@@ -247,16 +246,9 @@ async def test_an_operator_retry_that_compensates_counts_compensated_once(stack:
     assert _samples(text, "withdraw_operator_task_oldest_open_seconds")[kind] == 0
 
 
-def _ops_token(stack: Stack) -> str:
-    from withdraw_service.api.auth import mint_token
-
-    return mint_token(stack.settings.jwt_secret.get_secret_value(), "op-1", ["ops"], 600)
-
-
 async def test_the_sdk_metrics_are_on_the_same_endpoint(stack: Stack) -> None:
     await _completed(stack)
-    async with httpx.AsyncClient(timeout=5) as client:
-        text = (await client.get(stack.metrics_url)).text
+    text = await _worker_metrics(stack)
     names = {family.name for family in text_string_to_metric_families(text)}
     assert {"temporal_activity_execution_latency", "withdraw_completed"} <= names
     assert "withdraw_duration_seconds" in names

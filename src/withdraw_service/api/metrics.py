@@ -56,8 +56,7 @@ class DatabaseGauges(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             in_flight = self._repository.count_in_flight()
-            open_tasks = self._operations.count_open()
-            oldest = self._operations.oldest_open()
+            open_tasks = self._operations.open_by_kind()
         except Exception as exc:  # the scrape must still answer with the other metrics
             log.warning("database gauges not read: %s", type(exc).__name__)
             return
@@ -70,18 +69,17 @@ class DatabaseGauges(Collector):
         tasks = GaugeMetricFamily(
             "withdraw_operator_tasks_open", "operator tasks waiting for a person", labels=["kind"]
         )
-        for kind in sorted({*TASK_KINDS, *open_tasks}):
-            tasks.add_metric([kind], open_tasks.get(kind, 0))
-        yield tasks
         age = GaugeMetricFamily(
             "withdraw_operator_task_oldest_open_seconds",
             "age of the oldest OPEN operator task (0 when none is open)",
             labels=["kind"],
         )
         now = datetime.now(UTC)
-        for kind in sorted({*TASK_KINDS, *oldest}):
-            since = oldest.get(kind)
-            age.add_metric([kind], max((now - since).total_seconds(), 0.0) if since else 0.0)
+        for kind in sorted({*TASK_KINDS, *open_tasks}):
+            count, oldest = open_tasks.get(kind, (0, now))
+            tasks.add_metric([kind], count)
+            age.add_metric([kind], max((now - oldest).total_seconds(), 0.0))
+        yield tasks
         yield age
 
 

@@ -77,25 +77,15 @@ class OperationsRepository:
                 query = query.where(OperatorTaskRow.state == state)
             return [_task(row) for row in session.scalars(query)]
 
-    def count_open(self) -> dict[str, int]:
-        """Open operator tasks by kind."""
+    def open_by_kind(self) -> dict[str, tuple[int, datetime]]:
+        """OPEN operator tasks by kind: how many, and when the oldest was opened."""
         with self._sessions() as session:
             rows = session.execute(
-                select(OperatorTaskRow.kind, func.count())
+                select(OperatorTaskRow.kind, func.count(), func.min(OperatorTaskRow.created_at))
                 .where(OperatorTaskRow.state == "OPEN")
                 .group_by(OperatorTaskRow.kind)
             ).all()
-            return {kind: int(count) for kind, count in rows}
-
-    def oldest_open(self) -> dict[str, datetime]:
-        """When the oldest OPEN task of each kind was opened."""
-        with self._sessions() as session:
-            rows = session.execute(
-                select(OperatorTaskRow.kind, func.min(OperatorTaskRow.created_at))
-                .where(OperatorTaskRow.state == "OPEN")
-                .group_by(OperatorTaskRow.kind)
-            ).all()
-            return {kind: as_utc(at) for kind, at in rows if at is not None}
+            return {kind: (int(count), as_utc(oldest)) for kind, count, oldest in rows}
 
     def get_task(self, task_id: str) -> OperatorTask | None:
         with self._sessions() as session:
