@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint test-unit test-workflow test-integration test-e2e setup clean promtool
+.PHONY: run test lint test-unit test-workflow test-integration test-e2e setup clean promtool docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ test-integration: $(STAMP)
 	$(BIN)/pytest -m integration
 test-e2e: $(STAMP)
 	$(BIN)/pytest -m e2e
+
+## make docs: docs/openapi.json generated from the app (tests/unit/test_docs.py checks it is current)
+docs: $(STAMP)
+	$(BIN)/withdraw-service openapi --out docs/openapi.json
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,13 @@ connections that the API, the worker and the tests use. Nothing connects until c
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -16,6 +22,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from withdraw_service.activities.deadline import CallDeadlineInterceptor, check_policies
 from withdraw_service.activities.operations import OperationsActivities
 from withdraw_service.activities.withdraw import WithdrawActivities
 from withdraw_service.adapters.http_base import JsonServiceClient
@@ -25,11 +32,15 @@ from withdraw_service.adapters.http_clients import (
     HttpTransferService,
     HttpUserDirectory,
 )
+from withdraw_service.api.gateway import GatewayConfig, WithdrawGateway
+from withdraw_service.api.operators import OperatorDesk
 from withdraw_service.codec import EncryptionCodec, KeyRing
-from withdraw_service.domain.policies import RetryPolicies
+from withdraw_service.domain.outcomes import FailureType
+from withdraw_service.domain.policies import NEVER_RETRIED, RetryPolicies
 from withdraw_service.logs import LogContextInterceptor, temporal_core_logging
 from withdraw_service.metrics import DURATION, DURATION_BUCKETS, WithdrawMetrics
 from withdraw_service.persistence.db import make_engine
+from withdraw_service.persistence.idempotency import IdempotencyRepository
 from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
 from withdraw_service.settings import Settings
@@ -40,8 +51,21 @@ WORKFLOWS = [WithdrawWorkflow, CompensationWorkflow]
 
 
 def load_policies(path: Path) -> RetryPolicies:
+    """The retry-policy file, refused when it names a failure type no activity raises (a typo
+    there would silently make a business refusal retryable, or the reverse)."""
     with path.open(encoding="utf-8") as handle:
-        return RetryPolicies.model_validate(yaml.safe_load(handle))
+        policies = RetryPolicies.model_validate(yaml.safe_load(handle))
+    known = {t.value for t in FailureType}
+    for name, policy in policies.activities.items():
+        unknown = sorted(set(policy.retry_policy.non_retryable_error_types) - known)
+        if unknown:
+            raise ValueError(f"{path}: {name} names unknown failure types {unknown}")
+    for activity, types in NEVER_RETRIED.items():
+        missing = sorted(types - set(policies.of(activity).retry_policy.non_retryable_error_types))
+        if missing:
+            raise ValueError(f"{path}: {activity} must list {missing} as non-retryable")
+    check_policies(policies)
+    return policies
 
 
 def keyring(settings: Settings) -> KeyRing:
@@ -120,7 +144,21 @@ def build_activities(
 
 
 def build_repository(settings: Settings) -> WithdrawalRepository:
-    return WithdrawalRepository(make_engine(settings.effective_database_url))
+    return WithdrawalRepository(
+        make_engine(
+            settings.effective_database_url,
+            pool_size=settings.database_pool_size,
+            lock_timeout_seconds=settings.database_lock_timeout_seconds,
+        )
+    )
+
+
+def database_threads(settings: Settings) -> ThreadPoolExecutor:
+    """The threads database calls run in (`asyncio.to_thread`): one per pooled connection,
+    plus a few for the rest, instead of the default `cpu_count + 4`."""
+    return ThreadPoolExecutor(
+        max_workers=settings.database_pool_size + 4, thread_name_prefix="withdraw-db"
+    )
 
 
 def build_operations(repository: WithdrawalRepository) -> OperationsRepository:
@@ -131,13 +169,97 @@ def build_operations(repository: WithdrawalRepository) -> OperationsRepository:
 def build_worker(
     client: Client,
     task_queue: str,
-    activities: WithdrawActivities,
-    operations: OperationsActivities,
+    activities: Sequence[Callable[..., Any]],
+    settings: Settings | None = None,
 ) -> Worker:
+    """The worker of both workflows with the given activities (the real ones, or a test's
+    fakes registered under the same names), as production runs it; tuned by `settings`."""
+    tuning: dict[str, Any] = {}
+    if settings is not None:
+        tuning = {
+            "max_concurrent_activities": settings.max_concurrent_activities,
+            "max_concurrent_workflow_tasks": settings.max_concurrent_workflow_tasks,
+            "graceful_shutdown_timeout": timedelta(seconds=settings.worker_shutdown_grace_seconds),
+        }
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[*activities.all(), *operations.all()],  # type: ignore[list-item]
-        interceptors=[LogContextInterceptor()],  # workflowId/correlationId on activity logs
+        activities=activities,
+        **tuning,
+        interceptors=[
+            LogContextInterceptor(),  # workflowId/correlationId on activity logs
+            CallDeadlineInterceptor(),  # no external call outlives its activity attempt
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class WorkerParts:
+    """Everything the worker's activities use, wired from one `Settings`."""
+
+    settings: Settings
+    repository: WithdrawalRepository
+    operations: OperationsRepository
+    activities: WithdrawActivities
+    operations_activities: OperationsActivities
+
+    def worker(self, client: Client, task_queue: str) -> Worker:
+        activities = [*self.activities.all(), *self.operations_activities.all()]
+        return build_worker(client, task_queue, activities, self.settings)
+
+
+@asynccontextmanager
+async def worker_parts(
+    settings: Settings, metrics: WithdrawMetrics | None = None
+) -> AsyncIterator[WorkerParts]:
+    """The worker's parts for as long as the block runs; the HTTP client and the database
+    pool are closed after it."""
+    async with build_http(settings) as http:
+        repository = build_repository(settings)
+        operations = build_operations(repository)
+        try:
+            yield WorkerParts(
+                settings=settings,
+                repository=repository,
+                operations=operations,
+                activities=build_activities(settings, http, repository, metrics),
+                operations_activities=OperationsActivities(operations, repository, metrics),
+            )
+        finally:
+            repository.engine.dispose()
+
+
+@dataclass(frozen=True)
+class ApiState:
+    """What the API's routes use, wired from one `Settings` and a Temporal client."""
+
+    settings: Settings
+    temporal: Client
+    repository: WithdrawalRepository
+    operations: OperationsRepository
+    gateway: WithdrawGateway
+    desk: OperatorDesk
+
+
+def api_state(settings: Settings, temporal: Client, policies: RetryPolicies) -> ApiState:
+    repository = build_repository(settings)
+    operations = build_operations(repository)
+    config = GatewayConfig(
+        task_queue=settings.task_queue,
+        wait_seconds=settings.api_wait_seconds,
+        otp_timeout_seconds=settings.otp_timeout_seconds,
+        otp_max_attempts=settings.otp_max_attempts,
+        execution_timeout=timedelta(seconds=settings.workflow_execution_timeout_seconds),
+        policies=policies,
+    )
+    return ApiState(
+        settings=settings,
+        temporal=temporal,
+        repository=repository,
+        operations=operations,
+        gateway=WithdrawGateway(
+            temporal, repository, IdempotencyRepository(repository.engine), config
+        ),
+        desk=OperatorDesk(temporal, repository, operations, config),
     )

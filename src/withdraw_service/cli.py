@@ -1,7 +1,7 @@
 """`withdraw-service`: one command for every part (dev stack, api, worker, sim, codec-server)
-and the tools around them (token, codec-key, demo, migrate). Settings come from `WITHDRAW_*`
-variables, and the flags below override them; the resolved `Settings` object is then passed to
-the part that runs.
+and the tools around them (token, codec-key, demo, migrate, openapi). Settings come from
+`WITHDRAW_*` variables, and the flags below override them; the resolved `Settings` object is
+then passed to the part that runs.
 """
 
 from __future__ import annotations
@@ -124,7 +124,9 @@ def api(
     )
     _logging(settings)
     forward_temporal_core_logs()
-    _serve(create_app(settings), settings.api_host, settings.api_port, settings.log_level, 5)
+    # The grace covers a request that waits for its withdrawal (WITHDRAW_API_WAIT_SECONDS).
+    grace = int(settings.api_wait_seconds) + 5
+    _serve(create_app(settings), settings.api_host, settings.api_port, settings.log_level, grace)
 
 
 @app.command()
@@ -250,6 +252,26 @@ def demo(
 
     settings = load_settings(sim_url=sim_url)
     raise typer.Exit(run_demo(settings, api_url, user_id, amount, product_number))
+
+
+@app.command()
+def openapi(
+    out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
+    retry_policies: Annotated[Path | None, typer.Option()] = None,
+) -> None:
+    """Print the API's OpenAPI document (JSON), as `make docs` writes it to docs/openapi.json."""
+    import json
+
+    from withdraw_service.api.app import create_app
+
+    # Nothing is served or connected (that happens in the app's lifespan), so the dev-mode
+    # checks are enough: the document does not depend on secrets.
+    settings = load_settings(environment="dev", retry_policies=retry_policies)
+    document = json.dumps(create_app(settings).openapi(), indent=2, sort_keys=True) + "\n"
+    if out is None:
+        typer.echo(document, nl=False)
+    else:
+        out.write_text(document, encoding="utf-8")
 
 
 @app.command()

@@ -25,6 +25,7 @@ from withdraw_service.api.auth import authenticate
 from withdraw_service.api.problems import problem
 from withdraw_service.codec import CodecError, EncryptionCodec
 from withdraw_service.domain import errors
+from withdraw_service.domain.outcomes import ProblemCode
 from withdraw_service.settings import Settings
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -57,19 +58,23 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec) -> FastAPI:
             raise errors.Forbidden("this codec server serves another namespace")
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
-            return problem(413, "PAYLOAD_TOO_LARGE", "at most 4 MiB per request")
+            return problem(ProblemCode.PAYLOAD_TOO_LARGE, "at most 4 MiB per request")
         payloads = Payloads()
         try:
             json_format.Parse(body or b"{}", payloads)
         except json_format.ParseError:
-            return problem(400, "VALIDATION_ERROR", 'expected {"payloads": [...]} in proto JSON')
+            return problem(
+                ProblemCode.VALIDATION_ERROR,
+                'expected {"payloads": [...]} in proto JSON',
+                http_status=400,
+            )
         try:
             if operation == "encode":
                 result = await codec.encode(payloads.payloads)
             else:
                 result = await codec.decode(payloads.payloads)
         except CodecError as exc:
-            return problem(422, "CODEC_ERROR", str(exc))
+            return problem(ProblemCode.CODEC_ERROR, str(exc))
         answer: dict[str, Any] = json_format.MessageToDict(Payloads(payloads=result))
         answer.setdefault("payloads", [])
         return JSONResponse(answer)

@@ -49,7 +49,7 @@ def run_demo(settings: Settings, api_url: str, user_id: str, amount: str, produc
         ledger = http.get(f"{settings.sim_url}/_sim/ledger").json()
         correlation_id = data["correlationId"]
         print(json.dumps(_for(ledger, correlation_id), indent=2))
-        return 0 if status == "COMPLETED" else 1
+        return 0 if status == WithdrawStatus.COMPLETED else 1
 
 
 def _for(ledger: dict[str, Any], correlation_id: str) -> dict[str, Any]:

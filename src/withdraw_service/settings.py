@@ -21,7 +21,7 @@ DEV_CODEC_KEYS = "dev-1:ZGV2LW9ubHktaW5zZWN1cmUtcGF5bG9hZC1rZXktMzI="
 
 
 class Settings(BaseSettings):
-    """CONTRACT section 7, plus the wiring the embedded stack needs."""
+    """docs/configuration.md, plus the wiring the embedded stack needs."""
 
     model_config = SettingsConfigDict(env_prefix="WITHDRAW_", extra="ignore", frozen=True)
 
@@ -58,6 +58,20 @@ class Settings(BaseSettings):
     dw_app_key: SecretStr = SecretStr("sim-dw-app-key")
     dw_redemption_type: Literal["ACH", "WIRE", "CASH_TRANSFER", "BULK_FUNDING"] = "CASH_TRANSFER"
     http_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # The worker's tuning (the seed's MAX_CONCURRENT_*): how many activities and workflow
+    # tasks one worker runs at once, and how long a stopping worker lets running activities
+    # finish before it cancels them (SIGTERM in a rollout).
+    max_concurrent_activities: int = Field(default=100, gt=0)
+    max_concurrent_workflow_tasks: int = Field(default=50, gt=0)
+    worker_shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # Connections per process, and the threads that use them (database calls run in threads).
+    database_pool_size: int = Field(default=10, gt=0)
+    # Below every activity's timeout: a blocked database call fails (and is retried) before
+    # Temporal abandons the attempt that made it.
+    database_lock_timeout_seconds: float = Field(default=5.0, gt=0)
+    # How long an Idempotency-Key (initiate's, finalize's) is remembered; workers remove older.
+    idempotency_key_ttl_days: int = Field(default=30, gt=0)
 
     log_level: str = "INFO"  # JSON lines on stderr (logs.py), for every process of ours
     api_host: str = "127.0.0.1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -13,48 +13,72 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.common import MetricMeter
 
-from withdraw_service.activities.operations import OperationsActivities
 from withdraw_service.bootstrap import (
-    build_activities,
-    build_http,
-    build_operations,
-    build_repository,
-    build_worker,
     connect_temporal,
+    database_threads,
     metrics_runtime,
+    worker_parts,
 )
 from withdraw_service.metrics import WithdrawMetrics
 from withdraw_service.persistence.db import migrate
+from withdraw_service.persistence.idempotency import IdempotencyRepository
 from withdraw_service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 BACKLOG_INTERVAL_SECONDS = 15.0
+PURGE_INTERVAL_SECONDS = 3600.0
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    asyncio.get_running_loop().set_default_executor(database_threads(settings))
     await asyncio.to_thread(migrate, settings.effective_database_url)
     runtime = metrics_runtime(settings.worker_metrics_port, settings.worker_metrics_host)
     client = await connect_temporal(settings, runtime)
     metrics = WithdrawMetrics(runtime.metric_meter)
     stop = stop or asyncio.Event()
-    async with build_http(settings) as http:
-        repository = build_repository(settings)
-        activities = build_activities(settings, http, repository, metrics)
-        operations = OperationsActivities(build_operations(repository), repository, metrics)
-        worker = build_worker(client, settings.task_queue, activities, operations)
+    async with worker_parts(settings, metrics) as parts:
+        worker = parts.worker(client, settings.task_queue)
         log.info("worker polling task queue %s", settings.task_queue)
+        keys = IdempotencyRepository(parts.repository.engine)
         async with worker:
-            backlog = asyncio.create_task(
-                watch_backlog(client, settings.task_queue, runtime.metric_meter, stop)
-            )
+            chores = [
+                asyncio.create_task(
+                    watch_backlog(client, settings.task_queue, runtime.metric_meter, stop)
+                ),
+                asyncio.create_task(
+                    purge_expired_keys(
+                        keys, timedelta(days=settings.idempotency_key_ttl_days), stop
+                    )
+                ),
+            ]
             try:
                 await stop.wait()
             finally:
-                backlog.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await backlog
+                for chore in chores:
+                    chore.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await chore
+
+
+async def purge_expired_keys(
+    keys: IdempotencyRepository,
+    ttl: timedelta,
+    stop: asyncio.Event,
+    interval: float = PURGE_INTERVAL_SECONDS,
+) -> None:
+    """Remove Idempotency-Keys older than `ttl`, at start and then every `interval`.
+    Every worker does it; a delete by age is the same whoever runs it."""
+    while not stop.is_set():
+        try:
+            removed = await asyncio.to_thread(keys.purge, datetime.now(UTC) - ttl)
+            if removed:
+                log.info("removed %d expired Idempotency-Keys", removed)
+        except Exception as exc:  # the database away: next time
+            log.warning("expired Idempotency-Keys not removed: %s", type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 async def watch_backlog(

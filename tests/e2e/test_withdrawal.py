@@ -1,4 +1,4 @@
-"""A customer's withdrawal through the running stack, as CONTRACT describes it: token, initiate,
+"""A customer's withdrawal through the running stack, as docs/api.md describes it: token, initiate,
 the OTP from the simulated inbox, finalize; then the ledger. Also: the stack survives a restart
 with a withdrawal waiting for its OTP, and leaves no process behind when stopped."""
 

@@ -1,6 +1,6 @@
 """Shared client-side helpers of the `test_paths_*` integration tests: everything goes through
 the API and the simulator's control surface over HTTP, exactly as a client or a test tool
-would (CONTRACT sections 3-6). Not collected (no `test_` prefix)."""
+would (docs/api.md). Not collected (no `test_` prefix)."""
 
 from __future__ import annotations
 
@@ -13,28 +13,14 @@ from typing import Any
 import httpx
 
 from tests.integration.conftest import Stack
+from withdraw_service.domain.outcomes import ProblemCode
+from withdraw_service.domain.statuses import TERMINAL, UNRESOLVED
+from withdraw_service.domain.statuses import WithdrawStatus as S
 
 USER = "user-1001"
 DW_ACCOUNT = "DWAA001001"
 START_CASH = Decimal("10000.00")
 AMOUNT = "150.00"
-
-TERMINAL = frozenset(
-    {
-        "COMPLETED",
-        "USER_INVALID",
-        "WITHDRAW_RESTRICTED",
-        "INITIATION_FAILED",
-        "OTP_TIMEOUT",
-        "OTP_REJECTED",
-        "CANCELLED",
-        "TRANSFER_REJECTED",
-        "TRANSFER_FAILED",
-        "COMPENSATED",
-        "MANUAL_COMPENSATION_REQUIRED",
-        "MANUAL_REVIEW_REQUIRED",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -75,7 +61,7 @@ async def start(
     response = await initiate(stack, user, amount, api=api)
     assert response.status_code == 200, response.text
     data = response.json()["data"]
-    assert data["status"] == "AWAITING_OTP", data
+    assert data["status"] == S.AWAITING_OTP, data
     return Started(data["workflowId"], data["correlationId"], data["authorisationId"], data)
 
 
@@ -162,18 +148,51 @@ def problem(response: httpx.Response, http_status: int, code: str) -> dict[str, 
     return body
 
 
+# docs/api.md, PUT /withdraw/finalize: the OTP was accepted but no money moved.
+FAILED_AFTER_OTP = frozenset({S.TRANSFER_REJECTED, S.TRANSFER_FAILED, S.COMPENSATED})
+
+
+def finalize_answered(response: httpx.Response, end: dict[str, Any]) -> dict[str, Any]:
+    """Assert what finalize must answer (docs/api.md) for a withdrawal that ended as `end`
+    (its state read after the end); answer the state finalize carried. The paths of these
+    tests settle well within the API's wait, so the answer is the settled one, never a 202:
+
+    - COMPLETED: 200, the receipt;
+    - TRANSFER_REJECTED, TRANSFER_FAILED, COMPENSATED: 422 WITHDRAWAL_FAILED, the state in
+      `withdrawal` and its `failureCode`;
+    - MANUAL_REVIEW_REQUIRED, MANUAL_COMPENSATION_REQUIRED: 200 with the state (docs/api.md:
+      a 202 for these two is planned; today they answer 200 and clients read `status`).
+    """
+    ended = S(end["status"])
+    if ended in FAILED_AFTER_OTP:
+        body = problem(response, 422, ProblemCode.WITHDRAWAL_FAILED)
+        assert body["failureCode"] == end["failureCode"], body
+        assert body["failureCode"] is not None, body
+        answered: dict[str, Any] = body["withdrawal"]
+    else:
+        assert ended == S.COMPLETED or ended in UNRESOLVED, f"finalize cannot end {ended}"
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json", response.headers
+        answered = response.json()["data"]
+    if ended == S.COMPLETED:
+        assert answered["transferReferenceNumber"] and answered["dwRedemptionId"], answered
+    # The same state the status endpoint shows once the withdrawal has ended.
+    assert answered == end, (answered, end)
+    return answered
+
+
 async def refused_withdrawal(stack: Stack, body: dict[str, Any], user: str = USER) -> str:
-    """The workflowId of a withdrawal whose initiate answered a problem: from the problem's
-    extras when present, else the caller's newest withdrawal (GET /withdraw)."""
-    if body.get("workflowId"):
-        workflow_id: str = body["workflowId"]
-        return workflow_id
+    """The workflowId of a withdrawal whose initiate answered a problem: docs/api.md puts its
+    ids in the problem (`workflowId`, `correlationId`, `withdrawStatus`); it is also the
+    caller's newest withdrawal (GET /withdraw)."""
+    workflow_id: str = body["workflowId"]
+    assert workflow_id.startswith("WITHDRAW-") and body["correlationId"], body
     listed = await stack.api.get("/withdraw", headers=stack.auth(user))
     assert listed.status_code == 200, listed.text
     items = listed.json()["data"]["items"]
-    assert items, "the refused withdrawal is not listed"
-    newest: str = items[0]["workflowId"]
-    return newest
+    assert items and items[0]["workflowId"] == workflow_id, (body, items[:1])
+    assert items[0]["status"] == body["withdrawStatus"], (body, items[0])
+    return workflow_id
 
 
 # -- simulator ledger ------------------------------------------------------------------------

@@ -23,18 +23,10 @@ from tests.support.databases import database_url
 from tests.support.paths import TEMPORAL_CLI
 from tests.support.policies import write_fast_policies
 from tests.support.servers import free_port, serve_in_thread
-from withdraw_service.activities.operations import OperationsActivities
 from withdraw_service.api.app import create_app
 from withdraw_service.api.auth import mint_token
-from withdraw_service.bootstrap import (
-    build_activities,
-    build_http,
-    build_operations,
-    build_repository,
-    build_worker,
-    data_converter,
-    metrics_runtime,
-)
+from withdraw_service.bootstrap import data_converter, metrics_runtime, worker_parts
+from withdraw_service.domain.outcomes import CheckerStatus, TaskKind, TaskState
 from withdraw_service.domain.statuses import UNRESOLVED
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.metrics import WithdrawMetrics
@@ -157,34 +149,27 @@ async def stack(
         await asyncio.to_thread(migrate, url)
         async with httpx.AsyncClient(base_url=sim_url, timeout=30) as sim:
             (await sim.post("/_sim/reset")).raise_for_status()
-            async with build_http(settings) as http, _api(settings, dev_server) as api:
-                repository = build_repository(settings)
-                operations = build_operations(repository)
-                metrics = worker_side.metrics
-                activities = build_activities(settings, http, repository, metrics)
-                async with build_worker(
-                    worker_side.client,
-                    settings.task_queue,
-                    activities,
-                    OperationsActivities(operations, repository, metrics),
-                ):
-                    stack = Stack(
-                        api=api,
-                        sim=sim,
-                        settings=settings,
-                        repository=repository,
-                        operations=operations,
-                        client=dev_server.client,
-                        metrics_url=worker_side.metrics_url,
-                    )
-                    yield stack
-                    (await sim.delete("/_sim/faults")).raise_for_status()
-                    await assert_money_rule(stack)
-                repository.engine.dispose()
+            async with (
+                worker_parts(settings, worker_side.metrics) as parts,
+                _api(settings, dev_server) as api,
+                parts.worker(worker_side.client, settings.task_queue),
+            ):
+                stack = Stack(
+                    api=api,
+                    sim=sim,
+                    settings=settings,
+                    repository=parts.repository,
+                    operations=parts.operations,
+                    client=dev_server.client,
+                    metrics_url=worker_side.metrics_url,
+                )
+                yield stack
+                (await sim.delete("/_sim/faults")).raise_for_status()
+                await assert_money_rule(stack)
 
 
 async def assert_money_rule(stack: Stack) -> None:
-    """CONTRACT section 5, for every withdrawal the test made: it has ended, and the bank
+    """docs/api.md, for every withdrawal the test made: it has ended, and the bank
     transfer and the redemption were both done once (COMPLETED) or are both absent or undone,
     except the MANUAL_* statuses, which come with an operator task (open, or resolved by a
     named operator with a note)."""
@@ -197,7 +182,7 @@ async def assert_money_rule(stack: Stack) -> None:
         redemptions = [
             r for r in ledger["redemptions"] if r["correlationId"] == state.correlation_id
         ]
-        debited = [t for t in transfers if t["status"] == "SUCCESS"]
+        debited = [t for t in transfers if t["status"] == CheckerStatus.SUCCESS]
         if state.status == S.COMPLETED:
             assert len(debited) == 1 and len(transfers) == 1, where
             assert len(redemptions) == 1, where
@@ -206,14 +191,14 @@ async def assert_money_rule(stack: Stack) -> None:
             task = await asyncio.to_thread(
                 stack.operations.task_for,
                 state.workflow_id,
-                "TRANSFER_UNRESOLVED"
+                TaskKind.TRANSFER_UNRESOLVED
                 if state.status == S.MANUAL_REVIEW_REQUIRED
-                else "COMPENSATION_FAILED",
+                else TaskKind.COMPENSATION_FAILED,
             )
             # Open, or handled by a named person who said what they did.
             assert task is not None, where
-            handled = task.state == "RESOLVED" and bool(task.resolved_by and task.note)
-            assert task.state == "OPEN" or handled, where
+            handled = task.state == TaskState.RESOLVED and bool(task.resolved_by and task.note)
+            assert task.state == TaskState.OPEN or handled, where
         else:
             assert debited == [], f"{where} but the bank transfer stands"
             assert redemptions == [], f"{where} but a redemption was made"

@@ -1,4 +1,4 @@
-"""Who may call what (CONTRACT sections 2-4): every endpoint against every kind of caller.
+"""Who may call what (docs/api.md): every endpoint against every kind of caller.
 
 - a missing, malformed, expired or wrongly signed token: 401 UNAUTHENTICATED everywhere, as
   problem+json with `WWW-Authenticate`, and nothing happens;

@@ -1,4 +1,4 @@
-"""Parallel initiates for one brokerage account (CONTRACT section 3, WITHDRAW_RESTRICTED): one
+"""Parallel initiates for one brokerage account (docs/api.md, WITHDRAW_RESTRICTED): one
 withdrawal in flight per account, decided by the database even when every request arrives at
 once. Runs on SQLite and PostgreSQL (the fixture's parameter); PostgreSQL is the one that
 races for real."""
@@ -45,7 +45,8 @@ async def test_parallel_initiates_for_one_account_let_exactly_one_through(stack:
         for response in responses:
             if response.status_code == 409:
                 body = problem(response, 409, "WITHDRAW_RESTRICTED")
-                assert body.get("workflowId") != winner["workflowId"]
+                assert body["workflowId"].startswith("WITHDRAW-"), body
+                assert body["workflowId"] != winner["workflowId"], body
         assert await calls(stack, "transfer.initiate") == 1
     finally:
         await _end_winners(stack, answered)

@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST /withdraw/initiate (CONTRACT section 4): the same key from the same
+"""Idempotency-Key on POST /withdraw/initiate (docs/api.md): the same key from the same
 user returns the same withdrawal and starts nothing new - across an API restart, in parallel,
 and after the withdrawal ended; the same key with another body is IDEMPOTENCY_KEY_REUSED; keys
 are per user."""

@@ -1,4 +1,4 @@
-"""Requests the API must refuse before anything happens (CONTRACT sections 3-4): 422
+"""Requests the API must refuse before anything happens (docs/api.md): 422
 VALIDATION_ERROR as problem+json, no stack trace, the rejected value never echoed back, and
 nothing started (no withdrawal listed, no transfer initiated at the bank). Odd bodies never
 get a 5xx.

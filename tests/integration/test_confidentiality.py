@@ -16,6 +16,7 @@ from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from tests.integration import _paths as p
 from tests.integration.conftest import Stack
 from withdraw_service.codec import ENCODING
+from withdraw_service.domain.statuses import WithdrawStatus
 
 
 async def _raw_history(stack: Stack, workflow_id: str) -> History:
@@ -114,7 +115,8 @@ async def test_failures_in_history_are_encrypted_too(stack: Stack) -> None:
     await stack.fault("transfer", "reverse", "error_500", times=2)
     otp = await p.otp_of(stack, started.authorisation_id)
     done = await p.finalize(stack, started.workflow_id, otp)
-    assert done.status_code == 200 and done.json()["data"]["status"] == "COMPENSATED", done.text
+    assert done.status_code == 422, done.text  # WITHDRAWAL_FAILED: the OTP took, no money moved
+    assert done.json()["withdrawal"]["status"] == WithdrawStatus.COMPENSATED, done.text
 
     for workflow_id in (started.workflow_id, f"{started.workflow_id}-compensation"):
         history = await _raw_history(stack, workflow_id)

@@ -1,6 +1,6 @@
 """Brokerage (DriveWealth) paths through the real stack, after the bank has paid out: the token
 or the redemption failing (compensation by reversal), 401/timeouts handled without redeeming
-twice, and a reversal that fails too (operator task). CONTRACT sections 4-6 and 8."""
+twice, and a reversal that fails too (operator task). docs/api.md."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tests.integration._paths import (
     Started,
     calls,
     finalize,
+    finalize_answered,
     money,
     otp_of,
     problem,
@@ -25,6 +26,15 @@ from tests.integration._paths import (
     wait_terminal,
 )
 from tests.integration.conftest import Stack
+from withdraw_service.domain.outcomes import (
+    CheckerStatus,
+    CompensationStatus,
+    FailureCode,
+    ProblemCode,
+    TaskKind,
+    TaskState,
+)
+from withdraw_service.domain.statuses import WithdrawStatus as S
 
 
 async def _finalize_and_wait(stack: Stack, started: Started) -> dict[str, Any]:
@@ -35,16 +45,13 @@ async def _finalize_and_wait(stack: Stack, started: Started) -> dict[str, Any]:
 async def _finalize_answer_and_wait(
     stack: Stack, started: Started
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Finalize with the right OTP; answer the end state (GET status) and what finalize
-    answered. Every path here settles well within the API's 20 s wait: 200, never 202."""
+    """Finalize with the right OTP; answer the end state (GET status) and the state finalize
+    answered, which must be the one docs/api.md gives for that end (`finalize_answered`)."""
     response = await finalize(
         stack, started.workflow_id, await otp_of(stack, started.authorisation_id)
     )
-    assert response.status_code == 200, response.text
-    answered: dict[str, Any] = response.json()["data"]
     state = await wait_terminal(stack, started.workflow_id)
-    assert answered["status"] == state["status"], response.text
-    return state, answered
+    return state, finalize_answered(response, state)
 
 
 async def test_dw_token_failing_after_the_debit_is_compensated(stack: Stack) -> None:
@@ -55,16 +62,16 @@ async def test_dw_token_failing_after_the_debit_is_compensated(stack: Stack) -> 
 
     state, answered = await _finalize_answer_and_wait(stack, started)
 
-    assert state["status"] == "COMPENSATED"
-    assert state["failureCode"] == "DW_TOKEN_FAILED"
-    # What finalize answered (the workflow's end state); GET status after the end loses it:
-    # see test_status_keeps_the_compensation_after_the_end.
-    assert answered["compensation"]["status"] == "SUCCEEDED"
-    assert "COMPENSATING" in statuses(state)
+    assert state["status"] == S.COMPENSATED
+    assert state["failureCode"] == FailureCode.DW_TOKEN_FAILED
+    # What finalize answered (in the 422's `withdrawal`), equal to GET status after the end:
+    # see also test_status_keeps_the_compensation_after_the_end.
+    assert answered["compensation"]["status"] == CompensationStatus.SUCCEEDED
+    assert S.COMPENSATING in statuses(state)
     assert await calls(stack, "drivewealth.token") >= before + 3
     ledger = await money(stack, started.correlation_id)
-    assert ledger.transfer_statuses == ["REVERSED"]
-    assert ledger.reversal_statuses == ["SUCCESS"]
+    assert ledger.transfer_statuses == [CheckerStatus.REVERSED]
+    assert ledger.reversal_statuses == [CheckerStatus.SUCCESS]
     assert ledger.redemptions == []
     assert ledger.calls("drivewealth.redemption") == 0
     assert ledger.cash() == START_CASH
@@ -76,13 +83,13 @@ async def test_dw_rejecting_the_redemption_is_compensated(stack: Stack) -> None:
 
     state, answered = await _finalize_answer_and_wait(stack, started)
 
-    assert state["status"] == "COMPENSATED"
-    assert state["failureCode"] == "DW_REDEMPTION_FAILED"
-    assert answered["compensation"]["status"] == "SUCCEEDED"
+    assert state["status"] == S.COMPENSATED
+    assert state["failureCode"] == FailureCode.DW_REDEMPTION_FAILED
+    assert answered["compensation"]["status"] == CompensationStatus.SUCCEEDED
     assert state["dwRedemptionId"] is None
     ledger = await money(stack, started.correlation_id)
-    assert ledger.transfer_statuses == ["REVERSED"]
-    assert ledger.reversal_statuses == ["SUCCESS"]
+    assert ledger.transfer_statuses == [CheckerStatus.REVERSED]
+    assert ledger.reversal_statuses == [CheckerStatus.SUCCESS]
     assert ledger.reversals[0]["amount"] == "150.00"
     assert ledger.redemptions == []
     assert ledger.calls("drivewealth.redemption") == 1  # a refusal is not retried
@@ -96,9 +103,9 @@ async def test_redemption_401_refreshes_the_token_once_and_completes(stack: Stac
 
     state = await _finalize_and_wait(stack, started)
 
-    assert state["status"] == "COMPLETED"
+    assert state["status"] == S.COMPLETED
     ledger = await money(stack, started.correlation_id)
-    assert ledger.transfer_statuses == ["SUCCESS"]
+    assert ledger.transfer_statuses == [CheckerStatus.SUCCESS]
     assert [r["id"] for r in ledger.redemptions] == [state["dwRedemptionId"]]
     assert ledger.calls("drivewealth.redemption") == 2  # refused once, then done
     # One refresh for the 401 (plus at most one for the cache's own expiry on the way).
@@ -115,9 +122,9 @@ async def test_redemption_timeout_after_commit_is_retried_with_the_same_key(
 
     state = await _finalize_and_wait(stack, started)
 
-    assert state["status"] == "COMPLETED"
+    assert state["status"] == S.COMPLETED
     ledger = await money(stack, started.correlation_id)
-    assert ledger.transfer_statuses == ["SUCCESS"]
+    assert ledger.transfer_statuses == [CheckerStatus.SUCCESS]
     assert [r["id"] for r in ledger.redemptions] == [state["dwRedemptionId"]]
     assert ledger.calls("drivewealth.redemption") == 2  # the retry replayed the first answer
     assert ledger.reversals == []
@@ -130,9 +137,9 @@ async def test_redemption_timing_out_on_every_attempt_gets_a_second_look(stack: 
 
     state = await _finalize_and_wait(stack, started)
 
-    assert state["status"] == "COMPLETED"
+    assert state["status"] == S.COMPLETED
     ledger = await money(stack, started.correlation_id)
-    assert ledger.transfer_statuses == ["SUCCESS"]
+    assert ledger.transfer_statuses == [CheckerStatus.SUCCESS]
     assert [r["id"] for r in ledger.redemptions] == [state["dwRedemptionId"]]
     assert ledger.calls("drivewealth.redemption") == 4  # 3 attempts + the second look
     assert ledger.reversals == []
@@ -146,18 +153,20 @@ async def test_reversal_failing_too_needs_manual_compensation(stack: Stack) -> N
 
     state, answered = await _finalize_answer_and_wait(stack, started)
 
-    assert state["status"] == "MANUAL_COMPENSATION_REQUIRED"
-    assert state["failureCode"] == "DW_REDEMPTION_FAILED"
+    assert state["status"] == S.MANUAL_COMPENSATION_REQUIRED
+    assert state["failureCode"] == FailureCode.DW_REDEMPTION_FAILED
     compensation = answered["compensation"]
-    assert compensation["status"] == "FAILED"
+    assert compensation["status"] == CompensationStatus.FAILED
     assert compensation["taskId"]
-    task = await task_for(stack, started.workflow_id, "COMPENSATION_FAILED")
+    task = await task_for(stack, started.workflow_id, TaskKind.COMPENSATION_FAILED)
     assert task is not None
-    assert task.state == "OPEN"
+    assert task.state == TaskState.OPEN
     assert task.id == compensation["taskId"]
     assert task.correlation_id == started.correlation_id
     ledger = await money(stack, started.correlation_id)
-    assert ledger.transfer_statuses == ["SUCCESS"]  # the customer still holds the bank money
+    assert ledger.transfer_statuses == [
+        CheckerStatus.SUCCESS
+    ]  # the customer still holds the bank money
     assert ledger.redemptions == []
     assert ledger.reversals == []
     assert ledger.calls("transfer.reverse") == 4  # the rollbackTransfer policy's attempts
@@ -180,14 +189,14 @@ async def test_status_keeps_the_compensation_after_the_end(
 
 
 async def test_cancel_after_the_otp_was_accepted_is_invalid_state(stack: Stack) -> None:
-    """CONTRACT section 4: cancel is allowed while AWAITING_OTP, otherwise 409 INVALID_STATE."""
+    """docs/api.md: cancel is allowed while AWAITING_OTP, otherwise 409 INVALID_STATE."""
     started = await start(stack)
     await stack.fault("drivewealth", "redemption", "timeout", times=2)  # ~3 s of redeeming
     otp = await otp_of(stack, started.authorisation_id)
     finalizing = asyncio.create_task(finalize(stack, started.workflow_id, otp))
     try:
         deadline = time.monotonic() + 10
-        while (await status(stack, started.workflow_id))["status"] != "CREATING_DW_REDEMPTION":
+        while (await status(stack, started.workflow_id))["status"] != S.CREATING_DW_REDEMPTION:
             assert time.monotonic() < deadline, "never reached CREATING_DW_REDEMPTION"
             await asyncio.sleep(0.1)
 
@@ -199,5 +208,5 @@ async def test_cancel_after_the_otp_was_accepted_is_invalid_state(stack: Stack) 
 
     assert finalized.status_code == 200, finalized.text
     state = await wait_terminal(stack, started.workflow_id)
-    assert state["status"] == "COMPLETED"  # the cancel changed nothing
-    problem(refused, 409, "INVALID_STATE")
+    assert state["status"] == S.COMPLETED  # the cancel changed nothing
+    problem(refused, 409, ProblemCode.INVALID_STATE)

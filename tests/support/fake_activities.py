@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from withdraw_service.activities import errors
+from withdraw_service.activities.failures import failure
 from withdraw_service.activities.models import (
     AuthorisationResult,
     CheckRestrictionsInput,
@@ -21,6 +21,7 @@ from withdraw_service.activities.models import (
     FinalizeTransferInput,
     FinalizeTransferResult,
     InitiateTransferInput,
+    MarkCompensatedInput,
     NotifyCustomerInput,
     OpenOperatorTaskInput,
     OperatorTaskResult,
@@ -32,6 +33,8 @@ from withdraw_service.activities.models import (
     VerifyTransferStatusInput,
     VerifyTransferStatusResult,
 )
+from withdraw_service.domain.outcomes import CheckerStatus, DwRedemptionStatus, FailureType
+from withdraw_service.domain.policies import ActivityName as A
 from withdraw_service.domain.withdrawal import WithdrawState
 
 GOOD_OTP = "123456"
@@ -43,7 +46,8 @@ class FakeActivities:
     restriction_error: str | None = None
     initiate_error: str | None = None
     finalize_outcomes: list[FinalizeOutcome | str] = field(default_factory=list)
-    verify_statuses: list[str] = field(default_factory=list)
+    verify_statuses: list[CheckerStatus] = field(default_factory=list)
+    verify_error: str | None = None
     token_error: str | None = None
     redemption_error: str | None = None
     rollback_error: str | None = None
@@ -52,6 +56,7 @@ class FakeActivities:
     keys: list[str] = field(default_factory=list)
     tasks: list[tuple[str, str]] = field(default_factory=list)
     notifications: list[str] = field(default_factory=list)
+    compensated: list[MarkCompensatedInput] = field(default_factory=list)
 
     def all(self) -> list[object]:
         return [
@@ -66,25 +71,26 @@ class FakeActivities:
             self.rollback_transfer,
             self.open_operator_task,
             self.notify_customer,
+            self.mark_compensated,
         ]
 
-    @activity.defn(name="validateUser")
+    @activity.defn(name=A.VALIDATE_USER)
     async def validate_user(self, request: ValidateUserInput) -> UserContext:
-        self.calls.append("validateUser")
+        self.calls.append(A.VALIDATE_USER)
         _maybe_fail(self.user_error)
         return UserContext(
             user_id=request.user_id,
             dw_account_id="acc-1001",
         )
 
-    @activity.defn(name="checkRestrictions")
+    @activity.defn(name=A.CHECK_RESTRICTIONS)
     async def check_restrictions(self, request: CheckRestrictionsInput) -> None:
-        self.calls.append("checkRestrictions")
+        self.calls.append(A.CHECK_RESTRICTIONS)
         _maybe_fail(self.restriction_error)
 
-    @activity.defn(name="initiateTransfer")
+    @activity.defn(name=A.INITIATE_TRANSFER)
     async def initiate_transfer(self, request: InitiateTransferInput) -> AuthorisationResult:
-        self.calls.append("initiateTransfer")
+        self.calls.append(A.INITIATE_TRANSFER)
         self.keys.append(request.idempotency_key)
         _maybe_fail(self.initiate_error)
         return AuthorisationResult(
@@ -93,9 +99,9 @@ class FakeActivities:
             expiry_time=datetime.now(UTC) + timedelta(minutes=5),
         )
 
-    @activity.defn(name="finalizeTransfer")
+    @activity.defn(name=A.FINALIZE_TRANSFER)
     async def finalize_transfer(self, request: FinalizeTransferInput) -> FinalizeTransferResult:
-        self.calls.append("finalizeTransfer")
+        self.calls.append(A.FINALIZE_TRANSFER)
         self.keys.append(request.idempotency_key)
         outcome = self.finalize_outcomes.pop(0) if self.finalize_outcomes else None
         if outcome is None:
@@ -104,56 +110,66 @@ class FakeActivities:
                 if request.otp_code == GOOD_OTP
                 else FinalizeOutcome.OTP_INVALID
             )
-        if outcome == errors.TRANSFER_OUTCOME_UNKNOWN:
-            raise errors.business_error(errors.TRANSFER_OUTCOME_UNKNOWN, "timed out")
+        if outcome == FailureType.TRANSFER_OUTCOME_UNKNOWN:
+            raise failure(FailureType.TRANSFER_OUTCOME_UNKNOWN, "timed out")
         return FinalizeTransferResult(
             outcome=FinalizeOutcome(outcome),
             reference_number="TRF0000000001",
             attempts_remaining=None,
         )
 
-    @activity.defn(name="verifyTransferStatus")
+    @activity.defn(name=A.VERIFY_TRANSFER_STATUS)
     async def verify_transfer_status(
         self, request: VerifyTransferStatusInput
     ) -> VerifyTransferStatusResult:
-        self.calls.append("verifyTransferStatus")
-        status = self.verify_statuses.pop(0) if self.verify_statuses else "PENDING"
+        self.calls.append(A.VERIFY_TRANSFER_STATUS)
+        _maybe_fail(self.verify_error)
+        status = self.verify_statuses.pop(0) if self.verify_statuses else CheckerStatus.PENDING
         return VerifyTransferStatusResult(status=status)
 
-    @activity.defn(name="getDwToken")
+    @activity.defn(name=A.GET_DW_TOKEN)
     async def get_dw_token(self) -> DwTokenResult:
-        self.calls.append("getDwToken")
+        self.calls.append(A.GET_DW_TOKEN)
         _maybe_fail(self.token_error)
         return DwTokenResult(expires_at=datetime.now(UTC) + timedelta(hours=1))
 
-    @activity.defn(name="createDwRedemption")
+    @activity.defn(name=A.CREATE_DW_REDEMPTION)
     async def create_dw_redemption(self, request: CreateDwRedemptionInput) -> DwRedemptionResult:
-        self.calls.append("createDwRedemption")
+        self.calls.append(A.CREATE_DW_REDEMPTION)
         self.keys.append(request.idempotency_key)
         _maybe_fail(self.redemption_error)
-        return DwRedemptionResult(redemption_id="DWAA001001-R1", status_id=2, status_message="OK")
+        return DwRedemptionResult(
+            redemption_id="DWAA001001-R1",
+            status_id=DwRedemptionStatus.SUCCESSFUL,
+            status_message="OK",
+        )
 
-    @activity.defn(name="saveToDb")
+    @activity.defn(name=A.SAVE_TO_DB)
     async def save_to_db(self, request: SaveToDbInput) -> None:
         self.saved.append(request.state)
 
-    @activity.defn(name="rollbackTransfer")
+    @activity.defn(name=A.ROLLBACK_TRANSFER)
     async def rollback_transfer(self, request: RollbackTransferInput) -> RollbackTransferResult:
-        self.calls.append("rollbackTransfer")
+        self.calls.append(A.ROLLBACK_TRANSFER)
         self.keys.append(request.idempotency_key)
         _maybe_fail(self.rollback_error)
         return RollbackTransferResult(attempts=1)
 
-    @activity.defn(name="openOperatorTask")
+    @activity.defn(name=A.OPEN_OPERATOR_TASK)
     async def open_operator_task(self, request: OpenOperatorTaskInput) -> OperatorTaskResult:
-        self.calls.append("openOperatorTask")
+        self.calls.append(A.OPEN_OPERATOR_TASK)
         self.tasks.append((request.kind, request.reason))
         return OperatorTaskResult(task_id=f"task-{len(self.tasks)}")
 
-    @activity.defn(name="notifyCustomer")
+    @activity.defn(name=A.NOTIFY_CUSTOMER)
     async def notify_customer(self, request: NotifyCustomerInput) -> None:
-        self.calls.append("notifyCustomer")
+        self.calls.append(A.NOTIFY_CUSTOMER)
         self.notifications.append(request.kind)
+
+    @activity.defn(name=A.MARK_COMPENSATED)
+    async def mark_compensated(self, request: MarkCompensatedInput) -> None:
+        self.calls.append(A.MARK_COMPENSATED)
+        self.compensated.append(request)
 
 
 def _maybe_fail(error_type: str | None) -> None:

@@ -23,8 +23,8 @@ from temporalio.worker import Interceptor, Worker
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
 from tests.support.paths import RETRY_POLICIES, ROOT, TEMPORAL_TEST_SERVER
 from tests.support.temporal import register_search_attributes
-from withdraw_service.activities import errors
 from withdraw_service.bootstrap import WORKFLOWS, data_converter, load_policies
+from withdraw_service.domain.outcomes import FailureType
 from withdraw_service.logs import LogContextInterceptor
 from withdraw_service.settings import Settings
 from withdraw_service.workflows.models import OtpSubmission, WithdrawInput
@@ -32,18 +32,20 @@ from withdraw_service.workflows.withdraw import WithdrawWorkflow
 
 PATHS = {
     "happy_path": FakeActivities,
-    "compensation": lambda: FakeActivities(redemption_error="InsufficientBalanceException"),
+    "compensation": lambda: FakeActivities(redemption_error=FailureType.INSUFFICIENT_BALANCE),
     "verification": lambda: FakeActivities(
-        finalize_outcomes=[errors.TRANSFER_OUTCOME_UNKNOWN], verify_statuses=["PENDING", "SUCCESS"]
+        finalize_outcomes=[FailureType.TRANSFER_OUTCOME_UNKNOWN],
+        verify_statuses=["PENDING", "SUCCESS"],
     ),
     "manual_compensation": lambda: FakeActivities(
-        redemption_error="InsufficientBalanceException", rollback_error="UpstreamRefusedException"
+        redemption_error=FailureType.INSUFFICIENT_BALANCE,
+        rollback_error=FailureType.REVERSAL_REFUSED,
     ),
     # Recorded as the production worker runs (bootstrap's converter: payload codec with the dev
     # key, encrypted failures and headers; the log-context interceptor's activity headers).
     "happy_path_encrypted": FakeActivities,
     "compensation_encrypted": lambda: FakeActivities(
-        redemption_error="InsufficientBalanceException"
+        redemption_error=FailureType.INSUFFICIENT_BALANCE
     ),
 }
 

@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import Worker
 
 from tests.support.fake_activities import FakeActivities
-from withdraw_service.bootstrap import WORKFLOWS
+from tests.support.workers import fake_worker
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.domain.withdrawal import WithdrawState
 from withdraw_service.workflows.models import WithdrawInput
@@ -29,7 +28,7 @@ async def withdrawal(
     initiated: bool = True,
 ) -> AsyncIterator[Handle]:
     """A worker with `fakes` and a started withdrawal (by default already AWAITING_OTP)."""
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.all()):
+    async with fake_worker(client, task_queue, fakes):
         handle = await client.start_workflow(
             WithdrawWorkflow.run, request, id=f"WITHDRAW-{uuid.uuid4()}", task_queue=task_queue
         )

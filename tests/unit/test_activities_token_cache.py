@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from withdraw_service.activities.token_cache import REFRESH_MARGIN_SECONDS, DwTokenCache
 from withdraw_service.adapters.fakes import FakeDriveWealth
@@ -17,6 +16,17 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class WallClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 
 
 class ShortLivedTokens(FakeDriveWealth):
@@ -70,10 +80,30 @@ async def test_concurrent_callers_share_one_token_request() -> None:
 
 
 async def test_expires_at_is_when_dw_says_the_token_ends() -> None:
-    dw = FakeDriveWealth()
-    dw.add_account("acc", "DW1", Decimal(1))
-    cache = DwTokenCache(dw, clock=Clock())
-    before = datetime.now(UTC)
-    await cache.token()
-    assert before + timedelta(seconds=3599) <= cache.expires_at
-    assert cache.expires_at <= datetime.now(UTC) + timedelta(seconds=3600)
+    """Both clocks injected: the monotonic one decides the refresh, the wall clock the
+    `expires_at` a token gets (DW's expires_in after the moment it was fetched)."""
+    clock, wall, dw = Clock(), WallClock(T0), ShortLivedTokens(expires_in=600)
+    cache = DwTokenCache(dw, clock=clock, now=wall)
+    assert cache.expires_at == T0  # nothing fetched yet: already due
+
+    assert await cache.token() == "token-1"
+    assert cache.expires_at == T0 + timedelta(seconds=600)
+
+    # Reused: neither clock moves expires_at until a new token is fetched.
+    clock.now += 600 - REFRESH_MARGIN_SECONDS - 1
+    wall.now += timedelta(seconds=600 - REFRESH_MARGIN_SECONDS - 1)
+    assert await cache.token() == "token-1"
+    assert cache.expires_at == T0 + timedelta(seconds=600)
+
+    # Inside the refresh margin by the monotonic clock: a new token, dated by the wall clock
+    # (which a test can move independently, as NTP moves the real one).
+    clock.now += 1
+    wall.now = T0 + timedelta(hours=2)
+    assert await cache.token() == "token-2"
+    assert cache.expires_at == T0 + timedelta(hours=2, seconds=600)
+
+    # A forced refresh is dated by the wall clock too, whatever the monotonic one says.
+    wall.now += timedelta(seconds=5)
+    assert await cache.token(refresh=True) == "token-3"
+    assert cache.expires_at == T0 + timedelta(hours=2, seconds=605)
+    assert dw.token_requests == 3

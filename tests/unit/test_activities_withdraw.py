@@ -15,7 +15,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from tests.unit.conftest import MakeState
-from withdraw_service.activities import errors
 from withdraw_service.activities.models import (
     CheckRestrictionsInput,
     CreateDwRedemptionInput,
@@ -28,11 +27,6 @@ from withdraw_service.activities.models import (
     VerifyTransferStatusInput,
 )
 from withdraw_service.activities.withdraw import WithdrawActivities
-from withdraw_service.adapters.errors import (
-    UpstreamRefused,
-    UpstreamUnauthorized,
-    UpstreamUnknownOutcome,
-)
 from withdraw_service.adapters.fakes import FakeDriveWealth, FakeTransferService, FakeUserDirectory
 from withdraw_service.adapters.ports import (
     Authorisation,
@@ -42,6 +36,12 @@ from withdraw_service.adapters.ports import (
     TransferInitiation,
     TransferReceipt,
 )
+from withdraw_service.adapters.upstream import (
+    UpstreamRefused,
+    UpstreamUnauthorized,
+    UpstreamUnknownOutcome,
+)
+from withdraw_service.domain.outcomes import FailureType
 from withdraw_service.domain.policies import ACTIVITY_NAMES
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.persistence.operations import OperationsRepository
@@ -83,7 +83,8 @@ def world(repository: WithdrawalRepository) -> World:
 
 def assert_business_error(error: ApplicationError, kind: str) -> None:
     assert error.type == kind
-    assert error.non_retryable is True
+    # Not decided here: the retry-policy file lists the type (tests/unit/test_vocabulary.py).
+    assert error.non_retryable is False
 
 
 # -- validateUser -------------------------------------------------------------------------
@@ -120,14 +121,14 @@ async def test_an_invalid_customer_is_a_final_user_invalid(
         world.users.add(user)
     with pytest.raises(ApplicationError, match=message) as caught:
         await world.activities.validate_user(ValidateUserInput(user_id="u-2"))
-    assert_business_error(caught.value, "UserInvalidException")
+    assert_business_error(caught.value, FailureType.USER_INVALID)
 
 
 async def test_a_session_user_unknown_to_core_banking_is_user_invalid(world: World) -> None:
     world.users.users["u-3"] = SessionUser("u-3", "PIN-NOT-IN-FLEX", "", "", "DW3", "acc-3", False)
     with pytest.raises(ApplicationError) as caught:
         await world.activities.validate_user(ValidateUserInput(user_id="u-3"))
-    assert_business_error(caught.value, errors.USER_INVALID)
+    assert_business_error(caught.value, FailureType.USER_INVALID)
 
 
 # -- checkRestrictions --------------------------------------------------------------------
@@ -151,7 +152,7 @@ async def test_a_second_in_flight_withdrawal_of_the_same_account_is_restricted(
     await world.activities.check_restrictions(restrictions(WF_A))  # a retry is not a second one
     with pytest.raises(ApplicationError, match="in flight") as caught:
         await world.activities.check_restrictions(restrictions(WF_B))
-    assert_business_error(caught.value, "WithdrawRestrictedException")
+    assert_business_error(caught.value, FailureType.WITHDRAW_RESTRICTED)
 
 
 async def test_the_account_is_free_again_once_the_first_withdrawal_ends(
@@ -180,7 +181,7 @@ async def test_cash_below_the_amount_is_insufficient_funds(
     world.repository.save(make_state(WF_A))
     with pytest.raises(ApplicationError, match="below the amount") as caught:
         await world.activities.check_restrictions(restrictions(WF_A, "1000.01"))
-    assert_business_error(caught.value, "InsufficientFundsException")
+    assert_business_error(caught.value, FailureType.INSUFFICIENT_FUNDS)
 
 
 async def test_the_cash_check_survives_an_expired_dw_token(
@@ -209,7 +210,7 @@ async def test_an_unresolved_earlier_withdrawal_restricts_the_account_until_reso
     world.repository.save(make_state(WF_B))
     with pytest.raises(ApplicationError) as caught:
         await world.activities.check_restrictions(restrictions(WF_B))
-    assert_business_error(caught.value, errors.WITHDRAW_RESTRICTED)
+    assert_business_error(caught.value, FailureType.WITHDRAW_RESTRICTED)
 
     # An operator checked with the bank and resolved the task: the account is free again.
     operations.resolve(task.id, "ops-1", "bank confirms no debit")
@@ -249,8 +250,8 @@ class RefusingTransfers(FakeTransferService):
 @pytest.mark.parametrize(
     ("code", "kind"),
     [
-        ("INSUFFICIENT_FUNDS", "InsufficientFundsException"),
-        ("ACCOUNT_BLOCKED", "AccountBlockedException"),
+        ("INSUFFICIENT_FUNDS", FailureType.INSUFFICIENT_FUNDS),
+        ("ACCOUNT_BLOCKED", FailureType.ACCOUNT_BLOCKED),
     ],
 )
 async def test_a_refused_initiation_is_final(
@@ -314,7 +315,7 @@ async def test_a_timed_out_finalize_is_an_unknown_outcome_never_retried_blindly(
     world = build(repository, transfers=ScriptedFinalize(UpstreamUnknownOutcome("t", "f")))
     with pytest.raises(ApplicationError) as caught:
         await world.activities.finalize_transfer(finalize("auth-1"))
-    assert_business_error(caught.value, "TransferOutcomeUnknownException")
+    assert_business_error(caught.value, FailureType.TRANSFER_OUTCOME_UNKNOWN)
 
 
 @pytest.mark.parametrize(
@@ -386,7 +387,7 @@ async def test_refused_dw_credentials_are_final(repository: WithdrawalRepository
     world = build(repository, drivewealth=NoCredentials())
     with pytest.raises(ApplicationError) as caught:
         await world.activities.get_dw_token()
-    assert_business_error(caught.value, "InvalidCredentialsException")
+    assert_business_error(caught.value, FailureType.INVALID_CREDENTIALS)
 
 
 async def test_a_401_refreshes_the_token_once_and_redeems(world: World) -> None:
@@ -409,7 +410,7 @@ async def test_a_fresh_token_refused_too_is_final_after_one_refresh(
     world = build(repository, drivewealth=RevokesEverything())
     with pytest.raises(ApplicationError) as caught:
         await world.activities.create_dw_redemption(redemption())
-    assert_business_error(caught.value, "DwUnauthorizedException")
+    assert_business_error(caught.value, FailureType.DW_UNAUTHORIZED)
     assert world.drivewealth.token_requests == 2
 
 
@@ -426,7 +427,7 @@ async def test_a_redemption_above_the_cash_available_is_insufficient_balance(
 ) -> None:
     with pytest.raises(ApplicationError) as caught:
         await world.activities.create_dw_redemption(redemption(amount="1000.01"))
-    assert_business_error(caught.value, "InsufficientBalanceException")
+    assert_business_error(caught.value, FailureType.INSUFFICIENT_BALANCE)
     assert world.drivewealth.cash["DWAA001001"] == Decimal("1000.00")
 
 
@@ -449,7 +450,7 @@ async def test_a_redemption_dw_answers_as_failed_is_final(
     world = build(repository, drivewealth=Refuses())
     with pytest.raises(ApplicationError, match=message) as caught:
         await world.activities.create_dw_redemption(redemption())
-    assert_business_error(caught.value, "AccountSuspendedException")
+    assert_business_error(caught.value, FailureType.ACCOUNT_SUSPENDED)
 
 
 # -- saveToDb and rollbackTransfer -----------------------------------------------------------
@@ -487,7 +488,7 @@ async def test_a_refused_rollback_is_final(world: World) -> None:
                 idempotency_key="cid-1:reverse",
             )
         )
-    assert_business_error(caught.value, "UpstreamRefusedException")
+    assert_business_error(caught.value, FailureType.REVERSAL_REFUSED)
 
 
 def test_every_activity_is_registered_under_the_name_its_retry_policy_uses(

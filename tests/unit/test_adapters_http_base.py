@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from withdraw_service.adapters.errors import (
+from withdraw_service.adapters.http_base import JsonServiceClient
+from withdraw_service.adapters.upstream import (
     ExternalServiceError,
     UpstreamNotFound,
     UpstreamRefused,
@@ -18,7 +19,6 @@ from withdraw_service.adapters.errors import (
     UpstreamUnavailableError,
     UpstreamUnknownOutcome,
 )
-from withdraw_service.adapters.http_base import JsonServiceClient
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

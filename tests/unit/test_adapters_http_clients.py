@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from withdraw_service.adapters.errors import UpstreamNotFound, UpstreamUnauthorized
 from withdraw_service.adapters.http_base import JsonServiceClient
 from withdraw_service.adapters.http_clients import (
     HttpDriveWealth,
@@ -30,6 +29,7 @@ from withdraw_service.adapters.ports import (
     TransferReceipt,
     TransferStatusReport,
 )
+from withdraw_service.adapters.upstream import UpstreamNotFound, UpstreamUnauthorized
 
 BASE = "http://sim.test"
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from withdraw_service.api import problems
 from withdraw_service.domain import errors
+from withdraw_service.domain.outcomes import ProblemCode
 
 CONTRACT_STATUS = {
     errors.RequestValidationError: 422,
@@ -25,6 +26,8 @@ CONTRACT_STATUS = {
     errors.OtpExpired: 410,
     errors.InvalidState: 409,
     errors.UpstreamUnavailable: 503,
+    errors.TemporarilyUnavailable: 503,
+    errors.WithdrawalFailed: 422,
 }
 
 
@@ -66,7 +69,7 @@ async def test_each_error_answers_its_contract_status_as_problem_json(
 
 
 def test_problem_bodies_name_the_code_in_type_and_title() -> None:
-    response = problems.problem(422, "OTP_INVALID", "wrong OTP", attemptsRemaining=1)
+    response = problems.problem(ProblemCode.OTP_INVALID, "wrong OTP", attemptsRemaining=1)
     assert response.media_type == "application/problem+json"
     assert json.loads(bytes(response.body)) == {
         "type": "urn:withdraw-service:problem:otp-invalid",
@@ -79,5 +82,7 @@ def test_problem_bodies_name_the_code_in_type_and_title() -> None:
 
 
 def test_only_a_401_asks_for_a_bearer_token() -> None:
-    assert problems.problem(401, "UNAUTHENTICATED", "x").headers["www-authenticate"] == "Bearer"
-    assert "www-authenticate" not in problems.problem(403, "FORBIDDEN", "x").headers
+    unauthenticated = problems.problem(ProblemCode.UNAUTHENTICATED, "x")
+    assert unauthenticated.status_code == 401
+    assert unauthenticated.headers["www-authenticate"] == "Bearer"
+    assert "www-authenticate" not in problems.problem(ProblemCode.FORBIDDEN, "x").headers

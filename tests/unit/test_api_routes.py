@@ -18,12 +18,15 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from tests.unit.conftest import RETRY_POLICIES, T0, MakeState, make_state_value
-from withdraw_service.api.app import create_app
+from withdraw_service.api.app import create_app, install_state
 from withdraw_service.api.auth import mint_token
 from withdraw_service.api.gateway import Answer
+from withdraw_service.bootstrap import ApiState
 from withdraw_service.domain import errors
+from withdraw_service.domain.outcomes import FailureCode, ProblemCode
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.domain.withdrawal import WithdrawState
+from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
 from withdraw_service.settings import Settings
 
@@ -45,6 +48,7 @@ class FakeGateway:
     settled: bool = True
     initiate_ends: tuple[S, str] | None = None  # (terminal status, failure code)
     finalize_error: Exception | None = None
+    finalize_ends: tuple[S, FailureCode | None] | None = None  # (end status, failure code)
     crash: Exception | None = None
 
     async def initiate(
@@ -75,15 +79,24 @@ class FakeGateway:
         return Answer(state, self.settled)
 
     async def finalize(
-        self, workflow_id: str, user_id: str, otp_code: str, sima_stan: str | None
+        self,
+        workflow_id: str,
+        user_id: str,
+        otp_code: str,
+        sima_stan: str | None,
+        idempotency_key: str | None = None,
     ) -> Answer:
         state = await self.status(workflow_id, user_id)
         self.finalized.append((workflow_id, user_id, otp_code, sima_stan))
         if self.finalize_error:
             raise self.finalize_error
         status = S.COMPLETED if self.settled else S.VERIFYING_TRANSFER
+        changes: dict[str, Any] = {}
+        if self.finalize_ends:
+            status, failure_code = self.finalize_ends
+            changes = {"failure_code": failure_code, "failure_reason": "scripted"}
         walk = [h.status for h in state.history] + [status]
-        done = make_state_value(workflow_id, user_id=user_id, statuses=walk)
+        done = make_state_value(workflow_id, user_id=user_id, statuses=walk, **changes)
         return Answer(done, self.settled)
 
     async def status(self, workflow_id: str, user_id: str | None) -> WithdrawState:
@@ -122,10 +135,17 @@ def app(
     repository: WithdrawalRepository,
     gateway: FakeGateway,
 ) -> FastAPI:
-    # ASGITransport does not run the lifespan: wire what it would, fresh for each test.
-    shared_app.state.settings = settings
-    shared_app.state.repository = repository
-    shared_app.state.gateway = gateway
+    # ASGITransport does not run the lifespan: wire what it would, fresh for each test, with
+    # a fake gateway (no Temporal) and no operator desk (these are customer routes).
+    state = ApiState(
+        settings=settings,
+        temporal=None,  # type: ignore[arg-type]
+        repository=repository,
+        operations=OperationsRepository(repository.engine),
+        gateway=gateway,  # type: ignore[arg-type]
+        desk=None,  # type: ignore[arg-type]
+    )
+    install_state(shared_app, state)
     return shared_app
 
 
@@ -446,6 +466,58 @@ async def test_finalize_still_working_is_202(
     assert response.status_code == 202
     assert response.json()["data"]["status"] == "VERIFYING_TRANSFER"
     assert_no_secrets(response)
+
+
+@pytest.mark.parametrize(
+    ("ends", "code"),
+    [
+        (S.TRANSFER_REJECTED, FailureCode.TRANSFER_REJECTED),
+        (S.TRANSFER_FAILED, FailureCode.TRANSFER_FAILED),
+        (S.COMPENSATED, FailureCode.DW_REDEMPTION_FAILED),
+    ],
+)
+async def test_finalize_ending_without_money_moving_is_422_withdrawal_failed(
+    api: httpx.AsyncClient,
+    gateway: FakeGateway,
+    make_state: MakeState,
+    ends: S,
+    code: FailureCode,
+) -> None:
+    """docs/api.md: the OTP was accepted but no money moved (or it was given back): 422
+    WITHDRAWAL_FAILED, the state in `withdrawal`, why in `failureCode`."""
+    started(gateway, make_state)
+    gateway.finalize_ends = (ends, code)
+    response = await api.put(f"/withdraw/finalize/{WF}", json={"otpCode": OTP}, headers=AUTH)
+    problem = assert_problem(response, 422, ProblemCode.WITHDRAWAL_FAILED)
+    assert problem["failureCode"] == code
+    withdrawal = problem["withdrawal"]
+    assert (withdrawal["workflowId"], withdrawal["status"]) == (WF, ends)
+    assert (withdrawal["failureCode"], withdrawal["failureReason"]) == (code, "scripted")
+    assert [h["status"] for h in withdrawal["history"]] == [S.INITIATED, S.AWAITING_OTP, ends]
+
+
+@pytest.mark.parametrize(
+    ("ends", "code"),
+    [
+        (S.MANUAL_REVIEW_REQUIRED, FailureCode.TRANSFER_UNRESOLVED),
+        (S.MANUAL_COMPENSATION_REQUIRED, FailureCode.DW_REDEMPTION_UNKNOWN),
+    ],
+)
+async def test_finalize_ending_for_an_operator_answers_the_state_not_a_failure(
+    api: httpx.AsyncClient,
+    gateway: FakeGateway,
+    make_state: MakeState,
+    ends: S,
+    code: FailureCode,
+) -> None:
+    """An operator will decide; the customer is not told it failed. docs/api.md: 200 with
+    the state today (a 202 for these two endings is planned)."""
+    started(gateway, make_state)
+    gateway.finalize_ends = (ends, code)
+    response = await api.put(f"/withdraw/finalize/{WF}", json={"otpCode": OTP}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert (data["workflowId"], data["status"], data["failureCode"]) == (WF, ends, code)
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from tests.unit.conftest import RETRY_POLICIES
+from withdraw_service.bootstrap import load_policies
+from withdraw_service.domain.outcomes import FailureType
 from withdraw_service.domain.policies import (
     ACTIVITY_NAMES,
     RetryPolicies,
@@ -83,9 +86,12 @@ def test_the_shipped_file_holds_the_seed_values() -> None:
     assert finalize.retry_policy.initial_interval == timedelta(seconds=3)
     assert finalize.retry_policy.maximum_interval == timedelta(seconds=60)
     assert finalize.retry_policy.maximum_attempts == 5
-    assert "OtpInvalidException" in finalize.retry_policy.non_retryable_error_types
+    # the seed's OtpInvalidException is finalizeTransfer's answer here, not a failure
+    assert finalize.retry_policy.non_retryable_error_types == (
+        FailureType.TRANSFER_OUTCOME_UNKNOWN,
+    )
     assert policies.of("getDwToken").retry_policy.non_retryable_error_types == (
-        "InvalidCredentialsException",
+        FailureType.INVALID_CREDENTIALS,
     )
     assert policies.transfer_verification.interval == timedelta(seconds=30)
     assert policies.transfer_verification.max_attempts == 10
@@ -97,3 +103,12 @@ def test_policies_survive_a_json_round_trip_as_workflow_input() -> None:
     )
     again = RetryPolicies.model_validate_json(policies.model_dump_json())
     assert again == policies
+
+
+def test_a_file_that_would_retry_an_unknown_finalize_is_refused(tmp_path: Path) -> None:
+    data = yaml.safe_load(RETRY_POLICIES.read_text(encoding="utf-8"))
+    data["activities"]["finalizeTransfer"]["retryPolicy"]["nonRetryableErrorTypes"] = []
+    planted = tmp_path / "policies.yaml"
+    planted.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="finalizeTransfer must list"):
+        load_policies(planted)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from tests.unit.conftest import MakeState
 from withdraw_service.domain import errors
+from withdraw_service.domain.outcomes import CompensationStatus
 from withdraw_service.domain.statuses import IN_FLIGHT, TERMINAL, WithdrawStatus
 from withdraw_service.domain.withdrawal import CompensationInfo, WithdrawState
 
@@ -38,6 +39,7 @@ def test_statuses_split_into_the_contracts_in_flight_and_terminal_sets() -> None
         "VERIFYING_TRANSFER",
         "TRANSFER_COMPLETED",
         "CREATING_DW_REDEMPTION",
+        "DW_REDEMPTION_PENDING",
         "COMPENSATING",
     }
     assert {s.value for s in TERMINAL} == {
@@ -64,14 +66,16 @@ def test_state_is_dumped_with_exactly_the_contract_fields_in_camel_case(
 ) -> None:
     state = make_state(
         statuses=[WithdrawStatus.INITIATED, WithdrawStatus.AWAITING_OTP],
-        compensation=CompensationInfo(status="OPEN", attempts=2, task_id="task-1"),
+        compensation=CompensationInfo(
+            status=CompensationStatus.FAILED, attempts=2, task_id="task-1"
+        ),
     )
     wire = state.model_dump(mode="json", by_alias=True)
     assert set(wire) == CONTRACT_FIELDS
     assert wire["amount"] == "150.00"
     assert wire["currency"] == "USD"
     assert wire["status"] == "AWAITING_OTP"
-    assert wire["compensation"] == {"status": "OPEN", "attempts": 2, "taskId": "task-1"}
+    assert wire["compensation"] == {"status": "FAILED", "attempts": 2, "taskId": "task-1"}
     assert [h["status"] for h in wire["history"]] == ["INITIATED", "AWAITING_OTP"]
     assert wire["createdAt"].startswith("2026-01-05T09:30:00")
 
@@ -108,4 +112,6 @@ def test_every_domain_error_carries_a_contract_code_and_its_extra_fields() -> No
         "WITHDRAW_RESTRICTED",
         "INSUFFICIENT_FUNDS",
         "UPSTREAM_UNAVAILABLE",
+        "TEMPORARILY_UNAVAILABLE",
+        "WITHDRAWAL_FAILED",
     }

@@ -52,6 +52,7 @@ _GAUGES = {
     "temporal_num_pollers",
     "temporal_sticky_cache_size",
     "withdraw_in_flight",
+    "withdraw_in_flight_oldest_seconds",
     "withdraw_operator_tasks_open",
     "withdraw_operator_task_oldest_open_seconds",
 }
@@ -245,7 +246,7 @@ def test_every_alert_has_severity_summary_description_and_runbook() -> None:
         annotations = rule.get("annotations", {})
         for key in ("summary", "description", "runbook_url"):
             assert str(annotations.get(key, "")).strip(), f"alert {name} has no {key}"
-        assert "README.md#monitoring" in annotations["runbook_url"], name
+        assert annotations["runbook_url"] == "docs/runbook.md#alerts", name
 
 
 def test_every_rule_names_only_known_metrics() -> None:

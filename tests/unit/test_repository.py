@@ -102,6 +102,18 @@ def test_a_terminal_status_frees_the_account(
     repository.claim_account(WF_B, ACCOUNT)
 
 
+def test_a_late_claim_of_an_ended_withdrawal_claims_nothing(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    """A checkRestrictions attempt that commits after its activity timed out and the
+    withdrawal ended (e.g. WITHDRAW_RESTRICTED by a retry) must not hold the account."""
+    repository.save(make_state(WF_A, statuses=[S.INITIATED, S.WITHDRAW_RESTRICTED]))
+    with pytest.raises(LookupError):
+        repository.claim_account(WF_A, ACCOUNT)
+    repository.save(make_state(WF_B))
+    repository.claim_account(WF_B, ACCOUNT)  # the account is free
+
+
 def test_search_by_user_is_newest_first_and_only_the_users_own(
     repository: WithdrawalRepository, make_state: MakeState
 ) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 from temporalio.client import Client
-from temporalio.worker import Worker
 
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
-from withdraw_service.bootstrap import WORKFLOWS
+from tests.support.workers import fake_worker
+from withdraw_service.domain.policies import ActivityName as A
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.workflows.models import OtpResult, OtpSubmission, OtpVerdict, WithdrawInput
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
@@ -18,7 +18,7 @@ async def test_happy_path_completes_and_persists_every_transition(
     client: Client, task_queue: str, withdraw_input: WithdrawInput
 ) -> None:
     fakes = FakeActivities()
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.all()):
+    async with fake_worker(client, task_queue, fakes):
         handle = await client.start_workflow(
             WithdrawWorkflow.run,
             withdraw_input,
@@ -46,12 +46,12 @@ async def test_happy_path_completes_and_persists_every_transition(
         S.COMPLETED,
     ]
     assert fakes.calls == [
-        "validateUser",
-        "checkRestrictions",
-        "initiateTransfer",
-        "finalizeTransfer",
-        "getDwToken",
-        "createDwRedemption",
+        A.VALIDATE_USER,
+        A.CHECK_RESTRICTIONS,
+        A.INITIATE_TRANSFER,
+        A.FINALIZE_TRANSFER,
+        A.GET_DW_TOKEN,
+        A.CREATE_DW_REDEMPTION,
     ]
     # Every status was saved, each snapshot with its history so far.
     assert [s.status for s in fakes.saved] == [h.status for h in final.history]

@@ -10,12 +10,12 @@ import uuid
 import pytest
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.worker import Worker
 
 from tests.support.fake_activities import FakeActivities
+from tests.support.workers import fake_worker
 from tests.support.workflow_asserts import assert_every_transition_saved, statuses
-from withdraw_service.activities import errors
-from withdraw_service.bootstrap import WORKFLOWS
+from withdraw_service.domain.outcomes import FailureCode, FailureType
+from withdraw_service.domain.policies import ActivityName as A
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.domain.withdrawal import WithdrawState
 from withdraw_service.workflows.models import WITHDRAW_STATUS, WithdrawInput
@@ -28,7 +28,7 @@ async def initiate_and_finish(
     client: Client, task_queue: str, fakes: FakeActivities, request: WithdrawInput
 ) -> tuple[WithdrawState, WithdrawState, WorkflowHandle[WithdrawWorkflow, WithdrawState]]:
     """Start as the API does (update-with-start `initiate`); return its answer, the result."""
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.all()):
+    async with fake_worker(client, task_queue, fakes):
         start = WithStartWorkflowOperation(
             WithdrawWorkflow.run,
             request,
@@ -45,7 +45,12 @@ async def initiate_and_finish(
 
 
 def assert_nothing_debited(fakes: FakeActivities) -> None:
-    for step in ("finalizeTransfer", "getDwToken", "createDwRedemption", "rollbackTransfer"):
+    for step in (
+        A.FINALIZE_TRANSFER,
+        A.GET_DW_TOKEN,
+        A.CREATE_DW_REDEMPTION,
+        A.ROLLBACK_TRANSFER,
+    ):
         assert step not in fakes.calls
 
 
@@ -53,20 +58,20 @@ async def test_validate_user_refused_ends_user_invalid(
     client: Client, task_queue: str, withdraw_input: WithdrawInput
 ) -> None:
     """validateUser raises UserInvalidException -> USER_INVALID, answered by `initiate`."""
-    fakes = FakeActivities(user_error=errors.USER_INVALID)
+    fakes = FakeActivities(user_error=FailureType.USER_INVALID)
     initiated, final, handle = await initiate_and_finish(client, task_queue, fakes, withdraw_input)
 
     assert initiated.status == S.USER_INVALID
-    assert initiated.failure_code == "USER_INVALID"
+    assert initiated.failure_code == FailureCode.USER_INVALID
     assert final.status == S.USER_INVALID
-    assert final.failure_code == "USER_INVALID"
-    assert final.failure_reason == f"scripted {errors.USER_INVALID}"
+    assert final.failure_code == FailureCode.USER_INVALID
+    assert final.failure_reason == f"scripted {FailureType.USER_INVALID}"
     assert statuses(final) == [S.INITIATED, S.USER_INVALID]
-    assert fakes.calls == ["validateUser"]
+    assert fakes.calls == [A.VALIDATE_USER]
     assert fakes.keys == []
     assert_every_transition_saved(fakes, final)
     description = await handle.describe()
-    assert description.typed_search_attributes.get(WITHDRAW_STATUS) == "USER_INVALID"
+    assert description.typed_search_attributes.get(WITHDRAW_STATUS) == S.USER_INVALID
 
 
 async def test_validate_user_other_error_ends_initiation_failed_upstream_unavailable(
@@ -78,18 +83,18 @@ async def test_validate_user_other_error_ends_initiation_failed_upstream_unavail
 
     assert initiated.status == S.INITIATION_FAILED
     assert final.status == S.INITIATION_FAILED
-    assert final.failure_code == "UPSTREAM_UNAVAILABLE"
+    assert final.failure_code == FailureCode.UPSTREAM_UNAVAILABLE
     assert statuses(final) == [S.INITIATED, S.INITIATION_FAILED]
-    assert fakes.calls == ["validateUser"]
+    assert fakes.calls == [A.VALIDATE_USER]
     assert_every_transition_saved(fakes, final)
 
 
 @pytest.mark.parametrize(
     ("error_type", "status", "code"),
     [
-        (errors.WITHDRAW_RESTRICTED, S.WITHDRAW_RESTRICTED, "WITHDRAW_RESTRICTED"),
-        (errors.INSUFFICIENT_FUNDS, S.INITIATION_FAILED, "INSUFFICIENT_FUNDS"),
-        (UPSTREAM_DOWN, S.INITIATION_FAILED, "UPSTREAM_UNAVAILABLE"),
+        (FailureType.WITHDRAW_RESTRICTED, S.WITHDRAW_RESTRICTED, FailureCode.WITHDRAW_RESTRICTED),
+        (FailureType.INSUFFICIENT_FUNDS, S.INITIATION_FAILED, FailureCode.INSUFFICIENT_FUNDS),
+        (UPSTREAM_DOWN, S.INITIATION_FAILED, FailureCode.UPSTREAM_UNAVAILABLE),
     ],
     ids=["restricted", "insufficient-funds", "other-error"],
 )
@@ -99,7 +104,7 @@ async def test_check_restrictions_refused_ends_before_the_transfer(
     withdraw_input: WithdrawInput,
     error_type: str,
     status: S,
-    code: str,
+    code: FailureCode,
 ) -> None:
     """checkRestrictions refuses -> terminal status by error type; no transfer initiated."""
     fakes = FakeActivities(restriction_error=error_type)
@@ -109,7 +114,7 @@ async def test_check_restrictions_refused_ends_before_the_transfer(
     assert final.status == status
     assert final.failure_code == code
     assert statuses(final) == [S.INITIATED, status]
-    assert fakes.calls == ["validateUser", "checkRestrictions"]
+    assert fakes.calls == [A.VALIDATE_USER, A.CHECK_RESTRICTIONS]
     assert fakes.keys == []
     assert_every_transition_saved(fakes, final)
     description = await handle.describe()
@@ -119,14 +124,18 @@ async def test_check_restrictions_refused_ends_before_the_transfer(
 @pytest.mark.parametrize(
     ("error_type", "code"),
     [
-        (errors.INSUFFICIENT_FUNDS, "INSUFFICIENT_FUNDS"),
-        (errors.ACCOUNT_BLOCKED, "ACCOUNT_BLOCKED"),
-        (UPSTREAM_DOWN, "UPSTREAM_UNAVAILABLE"),
+        (FailureType.INSUFFICIENT_FUNDS, FailureCode.INSUFFICIENT_FUNDS),
+        (FailureType.ACCOUNT_BLOCKED, FailureCode.ACCOUNT_BLOCKED),
+        (UPSTREAM_DOWN, FailureCode.UPSTREAM_UNAVAILABLE),
     ],
     ids=["insufficient-funds", "account-blocked", "other-error"],
 )
 async def test_initiate_transfer_refused_ends_initiation_failed(
-    client: Client, task_queue: str, withdraw_input: WithdrawInput, error_type: str, code: str
+    client: Client,
+    task_queue: str,
+    withdraw_input: WithdrawInput,
+    error_type: str,
+    code: FailureCode,
 ) -> None:
     """initiateTransfer refuses -> INITIATION_FAILED with a code by error type; no OTP wait."""
     fakes = FakeActivities(initiate_error=error_type)
@@ -138,7 +147,7 @@ async def test_initiate_transfer_refused_ends_initiation_failed(
     assert final.failure_code == code
     assert final.authorisation_id is None
     assert statuses(final) == [S.INITIATED, S.INITIATION_FAILED]
-    assert fakes.calls == ["validateUser", "checkRestrictions", "initiateTransfer"]
+    assert fakes.calls == [A.VALIDATE_USER, A.CHECK_RESTRICTIONS, A.INITIATE_TRANSFER]
     assert fakes.keys == [f"{withdraw_input.correlation_id}:initiate"]
     assert_nothing_debited(fakes)
     assert_every_transition_saved(fakes, final)
@@ -150,7 +159,7 @@ async def test_initiate_answers_awaiting_otp_once_the_transfer_is_initiated(
     """All checks pass -> `initiate` answers AWAITING_OTP with the authorisation and window."""
     fakes = FakeActivities()
     request = withdraw_input.model_copy(update={"otp_timeout_seconds": 60})
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.all()):
+    async with fake_worker(client, task_queue, fakes):
         handle = await client.start_workflow(
             WithdrawWorkflow.run, request, id=f"WITHDRAW-{uuid.uuid4()}", task_queue=task_queue
         )
@@ -165,6 +174,6 @@ async def test_initiate_answers_awaiting_otp_once_the_transfer_is_initiated(
     awaiting_since = initiated.history[-1].at
     assert (initiated.otp_expires_at - awaiting_since).total_seconds() == 60
     assert again == initiated  # `initiate` is idempotent once past INITIATED
-    assert fakes.calls == ["validateUser", "checkRestrictions", "initiateTransfer"]
+    assert fakes.calls == [A.VALIDATE_USER, A.CHECK_RESTRICTIONS, A.INITIATE_TRANSFER]
     assert final.status == S.OTP_TIMEOUT
     assert_every_transition_saved(fakes, final)

@@ -13,11 +13,11 @@ import pytest
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
 
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
+from tests.support.workers import fake_worker
 from withdraw_service.activities.models import SaveToDbInput
-from withdraw_service.bootstrap import WORKFLOWS
+from withdraw_service.domain.policies import ActivityName as A
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.workflows.models import OtpSubmission, WithdrawInput
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
@@ -31,7 +31,7 @@ class FlakyDatabaseFakes(FakeActivities):
     failures: int = 0
     attempts: Counter[S] = field(default_factory=Counter)
 
-    @activity.defn(name="saveToDb")
+    @activity.defn(name=A.SAVE_TO_DB)
     async def save_to_db(self, request: SaveToDbInput) -> None:
         status = request.state.status
         self.attempts[status] += 1
@@ -47,7 +47,7 @@ async def test_save_failures_after_the_debit_are_waited_out_not_fatal(
     """saveToDb fails (as if its retries ran out) 3 times for a status after the debit -> the
     workflow saves again later and still completes; no compensation, each status saved once."""
     fakes = FlakyDatabaseFakes(fail_status=fail_status, failures=3)
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.all()):
+    async with fake_worker(client, task_queue, fakes):
         handle = await client.start_workflow(
             WithdrawWorkflow.run,
             withdraw_input,
@@ -61,5 +61,5 @@ async def test_save_failures_after_the_debit_are_waited_out_not_fatal(
     assert final.status == S.COMPLETED
     assert final.failure_code is None
     assert fakes.attempts[fail_status] == 4  # three failed activities, then saved
-    assert "rollbackTransfer" not in fakes.calls
+    assert A.ROLLBACK_TRANSFER not in fakes.calls
     assert [s.status for s in fakes.saved] == [h.status for h in final.history]

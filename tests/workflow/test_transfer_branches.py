@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import pytest
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
 from tests.support.workflow_asserts import assert_every_transition_saved, statuses
 from tests.support.workflow_runs import withdrawal
-from withdraw_service.activities import errors
 from withdraw_service.activities.models import (
     FinalizeOutcome,
     FinalizeTransferInput,
@@ -22,6 +22,7 @@ from withdraw_service.activities.models import (
     VerifyTransferStatusInput,
     VerifyTransferStatusResult,
 )
+from withdraw_service.domain.outcomes import FailureType
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.workflows.models import OtpSubmission, OtpVerdict, WithdrawInput
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
@@ -47,7 +48,7 @@ class FlakyCheckerFakes(FakeActivities):
         if self.failures > 0:
             self.failures -= 1
             self.calls.append("verifyTransferStatus")
-            raise errors.business_error(errors.UPSTREAM_REFUSED, "checker down")
+            raise ApplicationError("checker down", type="UpstreamUnavailable", non_retryable=True)
         return await super().verify_transfer_status(request)
 
 
@@ -59,7 +60,9 @@ class RefusingFinalizeFakes(FakeActivities):
     async def finalize_transfer(self, request: FinalizeTransferInput) -> FinalizeTransferResult:
         self.calls.append("finalizeTransfer")
         self.keys.append(request.idempotency_key)
-        raise errors.business_error(errors.UPSTREAM_REFUSED, "bank refused the request")
+        raise ApplicationError(
+            "bank refused the request", type="UpstreamUnavailable", non_retryable=True
+        )
 
 
 # -- definite outcomes -----------------------------------------------------------------------
@@ -120,7 +123,8 @@ async def test_unknown_outcome_verified_success_continues_to_completed(
     """finalize outcome unknown -> VERIFYING_TRANSFER; checker PENDING then SUCCESS ->
     TRANSFER_COMPLETED and on to the redemption, with one finalize call only."""
     fakes = FakeActivities(
-        finalize_outcomes=[errors.TRANSFER_OUTCOME_UNKNOWN], verify_statuses=["PENDING", "SUCCESS"]
+        finalize_outcomes=[FailureType.TRANSFER_OUTCOME_UNKNOWN],
+        verify_statuses=["PENDING", "SUCCESS"],
     )
     async with withdrawal(client, task_queue, fakes, withdraw_input) as handle:
         answer = await handle.execute_update(
@@ -151,7 +155,7 @@ async def test_unknown_outcome_verified_failed_ends_transfer_failed(
 ) -> None:
     """finalize outcome unknown, checker says FAILED -> TRANSFER_FAILED, nothing to undo."""
     fakes = FakeActivities(
-        finalize_outcomes=[errors.TRANSFER_OUTCOME_UNKNOWN], verify_statuses=["FAILED"]
+        finalize_outcomes=[FailureType.TRANSFER_OUTCOME_UNKNOWN], verify_statuses=["FAILED"]
     )
     async with withdrawal(client, task_queue, fakes, withdraw_input) as handle:
         await handle.execute_update(WithdrawWorkflow.submit_otp, OtpSubmission(otp_code=GOOD_OTP))
@@ -173,7 +177,7 @@ async def test_unknown_outcome_never_resolved_ends_manual_review_required(
     exactly transferVerification.maxAttempts checks, `interval` apart."""
     verification = withdraw_input.policies.transfer_verification
     assert verification.max_attempts == 10
-    fakes = FakeActivities(finalize_outcomes=[errors.TRANSFER_OUTCOME_UNKNOWN])
+    fakes = FakeActivities(finalize_outcomes=[FailureType.TRANSFER_OUTCOME_UNKNOWN])
     async with withdrawal(client, task_queue, fakes, withdraw_input) as handle:
         await handle.execute_update(WithdrawWorkflow.submit_otp, OtpSubmission(otp_code=GOOD_OTP))
         final = await handle.result()
@@ -198,7 +202,7 @@ async def test_checker_errors_count_as_attempts_then_success_completes(
     still completes the withdrawal."""
     fakes = FlakyCheckerFakes(
         failures=2,
-        finalize_outcomes=[errors.TRANSFER_OUTCOME_UNKNOWN],
+        finalize_outcomes=[FailureType.TRANSFER_OUTCOME_UNKNOWN],
         verify_statuses=["SUCCESS"],
     )
     async with withdrawal(client, task_queue, fakes, withdraw_input) as handle:
@@ -239,7 +243,7 @@ async def test_verified_initiated_resends_finalize_with_the_same_key_and_complet
     """finalize unknown, checker says INITIATED (never applied) -> finalize sent again with the
     same Idempotency-Key; SUCCESS -> TRANSFER_COMPLETED -> COMPLETED."""
     fakes = FakeActivities(
-        finalize_outcomes=[errors.TRANSFER_OUTCOME_UNKNOWN], verify_statuses=["INITIATED"]
+        finalize_outcomes=[FailureType.TRANSFER_OUTCOME_UNKNOWN], verify_statuses=["INITIATED"]
     )
     async with withdrawal(client, task_queue, fakes, withdraw_input) as handle:
         await handle.execute_update(WithdrawWorkflow.submit_otp, OtpSubmission(otp_code=GOOD_OTP))
@@ -282,7 +286,7 @@ async def test_verified_initiated_resend_refused_ends_without_debit(
 ) -> None:
     """INITIATED, and the re-sent finalize is refused -> that refusal's terminal status."""
     fakes = FakeActivities(
-        finalize_outcomes=[errors.TRANSFER_OUTCOME_UNKNOWN, outcome],
+        finalize_outcomes=[FailureType.TRANSFER_OUTCOME_UNKNOWN, outcome],
         verify_statuses=["INITIATED"],
     )
     async with withdrawal(client, task_queue, fakes, withdraw_input) as handle:
@@ -302,7 +306,10 @@ async def test_verified_initiated_resend_unknown_keeps_checking(
 ) -> None:
     """INITIATED, the re-send's outcome is unknown too -> next check; SUCCESS completes."""
     fakes = FakeActivities(
-        finalize_outcomes=[errors.TRANSFER_OUTCOME_UNKNOWN, errors.TRANSFER_OUTCOME_UNKNOWN],
+        finalize_outcomes=[
+            FailureType.TRANSFER_OUTCOME_UNKNOWN,
+            FailureType.TRANSFER_OUTCOME_UNKNOWN,
+        ],
         verify_statuses=["INITIATED", "SUCCESS"],
     )
     async with withdrawal(client, task_queue, fakes, withdraw_input) as handle:

@@ -8,10 +8,9 @@ from __future__ import annotations
 import uuid
 
 from temporalio.client import Client
-from temporalio.worker import Worker
 
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
-from withdraw_service.bootstrap import WORKFLOWS
+from tests.support.workers import fake_worker
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.workflows.models import (
     WITHDRAW_STATUS,
@@ -29,7 +28,7 @@ async def test_search_attribute_follows_the_status_to_completed(
 ) -> None:
     """WithdrawStatus is AWAITING_OTP while waiting and COMPLETED after completion."""
     fakes = FakeActivities()
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.all()):
+    async with fake_worker(client, task_queue, fakes):
         handle = await client.start_workflow(
             WithdrawWorkflow.run,
             withdraw_input,
@@ -53,7 +52,7 @@ async def test_get_state_never_contains_the_otp(
     """The OTP (wrong or right) is absent from getState while AWAITING_OTP and after
     completion, from the submitOtp answers and from every saved snapshot."""
     fakes = FakeActivities()
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.all()):
+    async with fake_worker(client, task_queue, fakes):
         handle = await client.start_workflow(
             WithdrawWorkflow.run,
             withdraw_input,

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from pydantic import BaseModel
 
+from withdraw_service.domain.outcomes import (
+    FinalizeOutcome,
+    NotificationKind,
+    TaskKind,
+)
 from withdraw_service.domain.withdrawal import WithdrawState
 
 
@@ -53,14 +57,6 @@ class FinalizeTransferInput(BaseModel):
     idempotency_key: str
 
 
-class FinalizeOutcome(StrEnum):
-    SUCCESS = "SUCCESS"
-    OTP_INVALID = "OTP_INVALID"
-    AUTHORISATION_EXPIRED = "AUTHORISATION_EXPIRED"
-    REJECTED = "REJECTED"
-    FAILED = "FAILED"
-
-
 class FinalizeTransferResult(BaseModel):
     outcome: FinalizeOutcome
     reference_number: str | None = None
@@ -73,6 +69,8 @@ class VerifyTransferStatusInput(BaseModel):
 
 
 class VerifyTransferStatusResult(BaseModel):
+    # A plain string in history (results recorded before the enum hold whatever the checker
+    # said); the activity answers a CheckerStatus value, the workflow compares with the enum.
     status: str
 
 
@@ -117,7 +115,7 @@ class RollbackTransferResult(BaseModel):
 class OpenOperatorTaskInput(BaseModel):
     workflow_id: str
     correlation_id: str
-    kind: str  # COMPENSATION_FAILED | TRANSFER_UNRESOLVED
+    kind: TaskKind
     amount: Decimal
     reason: str
 
@@ -129,7 +127,7 @@ class OperatorTaskResult(BaseModel):
 class NotifyCustomerInput(BaseModel):
     workflow_id: str
     user_id: str
-    kind: str
+    kind: NotificationKind
     message: str
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from temporalio import activity
 
@@ -17,14 +19,13 @@ from withdraw_service.activities.models import (
     OpenOperatorTaskInput,
     OperatorTaskResult,
 )
+from withdraw_service.domain.outcomes import TaskKind
+from withdraw_service.domain.policies import ActivityName
 from withdraw_service.metrics import WithdrawMetrics, noop_metrics
 from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
 
 log = logging.getLogger(__name__)
-
-COMPENSATION_FAILED = "COMPENSATION_FAILED"
-TRANSFER_UNRESOLVED = "TRANSFER_UNRESOLVED"
 
 
 class OperationsActivities:
@@ -38,7 +39,7 @@ class OperationsActivities:
         self._withdrawals = withdrawals
         self._metrics = metrics or noop_metrics()
 
-    @activity.defn(name="openOperatorTask")
+    @activity.defn(name=ActivityName.OPEN_OPERATOR_TASK)
     async def open_operator_task(self, request: OpenOperatorTaskInput) -> OperatorTaskResult:
         task, created = await asyncio.to_thread(
             self._operations.open_task,
@@ -48,7 +49,7 @@ class OperationsActivities:
             request.amount,
             request.reason,
         )
-        level = logging.CRITICAL if request.kind == COMPENSATION_FAILED else logging.ERROR
+        level = logging.CRITICAL if request.kind == TaskKind.COMPENSATION_FAILED else logging.ERROR
         log.log(
             level,
             "operator task %s opened: %s for workflowId=%s correlationId=%s",
@@ -57,12 +58,12 @@ class OperationsActivities:
             request.workflow_id,
             request.correlation_id,
         )
-        if created and request.kind == COMPENSATION_FAILED:
+        if created and request.kind == TaskKind.COMPENSATION_FAILED:
             # Counted once per withdrawal (a retried activity finds the task already open).
             self._metrics.compensation_failed()
         return OperatorTaskResult(task_id=task.id)
 
-    @activity.defn(name="notifyCustomer")
+    @activity.defn(name=ActivityName.NOTIFY_CUSTOMER)
     async def notify_customer(self, request: NotifyCustomerInput) -> None:
         await asyncio.to_thread(
             self._operations.notify,
@@ -72,7 +73,7 @@ class OperationsActivities:
             request.message,
         )
 
-    @activity.defn(name="markCompensated")
+    @activity.defn(name=ActivityName.MARK_COMPENSATED)
     async def mark_compensated(self, request: MarkCompensatedInput) -> None:
         changed = await asyncio.to_thread(
             self._withdrawals.mark_compensated,
@@ -83,5 +84,5 @@ class OperationsActivities:
         if changed:
             self._metrics.compensated_by_operator()
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         return [self.open_operator_task, self.notify_customer, self.mark_compensated]

@@ -1,6 +1,9 @@
 """DriveWealth bearer token, cached in the worker until shortly before DW says it expires.
 
 Kept in process memory on purpose: a token must never reach Temporal history.
+
+Time comes only from the two injected clocks: `clock` (monotonic seconds) decides when the
+token is due for refresh, `now` (UTC wall clock) says when DW will expire it (`expires_at`).
 """
 
 from __future__ import annotations
@@ -8,21 +11,31 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from withdraw_service.adapters.ports import DriveWealth
 
 REFRESH_MARGIN_SECONDS = 60.0
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class DwTokenCache:
-    def __init__(self, drivewealth: DriveWealth, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        drivewealth: DriveWealth,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = utc_now,
+    ):
         self._drivewealth = drivewealth
         self._clock = clock
+        self._now = now
         self._lock = asyncio.Lock()
         self._token: str | None = None
         self._valid_until = 0.0
-        self._expires_at = datetime.now(UTC)
+        self._expires_at = now()
 
     async def token(self, *, refresh: bool = False) -> str:
         async with self._lock:
@@ -31,7 +44,7 @@ class DwTokenCache:
                 self._token = fresh.access_token
                 margin = min(REFRESH_MARGIN_SECONDS, fresh.expires_in / 2)
                 self._valid_until = self._clock() + fresh.expires_in - margin
-                self._expires_at = datetime.fromtimestamp(time.time() + fresh.expires_in, UTC)
+                self._expires_at = self._now() + timedelta(seconds=fresh.expires_in)
             return self._token
 
     @property

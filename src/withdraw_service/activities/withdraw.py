@@ -1,6 +1,6 @@
 """The seed's activities (validateUser ... rollbackTransfer) as methods of one class that
 receives its ports in `__init__`. Each turns the adapters' outcomes into either a result or a
-typed `ApplicationError` (`activities/errors.py`) that the retry policy and the workflow read.
+typed failure (`activities/failures.py`) that the retry policy and the workflow read.
 
 Never logs or returns an OTP, a token or a full account number.
 """
@@ -8,20 +8,20 @@ Never logs or returns an OTP, a token or a full account number.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from withdraw_service.activities import errors
+from withdraw_service.activities.failures import current_attempt, failure
 from withdraw_service.activities.models import (
     AuthorisationResult,
     CheckRestrictionsInput,
     CreateDwRedemptionInput,
     DwRedemptionResult,
     DwTokenResult,
-    FinalizeOutcome,
     FinalizeTransferInput,
     FinalizeTransferResult,
     InitiateTransferInput,
@@ -34,12 +34,6 @@ from withdraw_service.activities.models import (
     VerifyTransferStatusResult,
 )
 from withdraw_service.activities.token_cache import DwTokenCache
-from withdraw_service.adapters.errors import (
-    UpstreamNotFound,
-    UpstreamRefused,
-    UpstreamUnauthorized,
-    UpstreamUnknownOutcome,
-)
 from withdraw_service.adapters.ports import (
     DriveWealth,
     TransferChecker,
@@ -47,12 +41,22 @@ from withdraw_service.adapters.ports import (
     TransferService,
     UserDirectory,
 )
+from withdraw_service.adapters.upstream import (
+    UpstreamNotFound,
+    UpstreamRefused,
+    UpstreamUnauthorized,
+    UpstreamUnknownOutcome,
+)
+from withdraw_service.domain.outcomes import (
+    DW_ACCEPTED,
+    CheckerStatus,
+    FailureType,
+    FinalizeOutcome,
+    UpstreamCode,
+)
+from withdraw_service.domain.policies import ActivityName
 from withdraw_service.metrics import WithdrawMetrics, noop_metrics
 from withdraw_service.persistence.repository import AccountBusy, WithdrawalRepository
-
-# DriveWealth accepted the redemption: it exists and DW carries it on (STARTED, PENDING,
-# SUCCESSFUL, APPROVED, ON_HOLD). FAILED (3) and REJECTED (15) mean no money left the account.
-DW_ACCEPTED_STATUS_IDS = frozenset({0, 1, 2, 14, 16})
 
 
 class WithdrawActivities:
@@ -77,28 +81,28 @@ class WithdrawActivities:
         self._restriction_start = datetime.combine(restriction_start, time.min, tzinfo=UTC)
         self._metrics = metrics or noop_metrics()
 
-    @activity.defn(name="validateUser")
+    @activity.defn(name=ActivityName.VALIDATE_USER)
     async def validate_user(self, request: ValidateUserInput) -> UserContext:
         try:
             user = await self._users.get_user(request.user_id)
             await self._users.get_customer(user.pin)  # Flex knows the customer
         except (UpstreamNotFound, UpstreamRefused) as exc:
-            raise errors.business_error(errors.USER_INVALID, f"unknown customer ({exc})") from None
+            raise failure(FailureType.USER_INVALID, f"unknown customer ({exc})") from None
         if user.blocked:
-            raise errors.business_error(errors.USER_INVALID, "customer is blocked")
+            raise failure(FailureType.USER_INVALID, "customer is blocked")
         if not user.dw_account_no or not user.dw_account_id:
-            raise errors.business_error(errors.USER_INVALID, "customer has no brokerage account")
+            raise failure(FailureType.USER_INVALID, "customer has no brokerage account")
         return UserContext(user_id=user.user_id, dw_account_id=user.dw_account_id)
 
-    @activity.defn(name="checkRestrictions")
+    @activity.defn(name=ActivityName.CHECK_RESTRICTIONS)
     async def check_restrictions(self, request: CheckRestrictionsInput) -> None:
         try:
             await asyncio.to_thread(
                 self._repository.claim_account, request.workflow_id, request.dw_account_id
             )
         except AccountBusy:
-            raise errors.business_error(
-                errors.WITHDRAW_RESTRICTED,
+            raise failure(
+                FailureType.WITHDRAW_RESTRICTED,
                 "another withdrawal of this brokerage account is in flight",
             ) from None
         unresolved = await asyncio.to_thread(
@@ -108,17 +112,17 @@ class WithdrawActivities:
             request.workflow_id,
         )
         if unresolved:
-            raise errors.business_error(
-                errors.WITHDRAW_RESTRICTED,
+            raise failure(
+                FailureType.WITHDRAW_RESTRICTED,
                 "an earlier withdrawal of this brokerage account is still unresolved",
             )
         cash = await self._cash_available(request.dw_account_id)
         if cash < request.amount:
-            raise errors.business_error(
-                errors.INSUFFICIENT_FUNDS, "brokerage cash available is below the amount"
+            raise failure(
+                FailureType.INSUFFICIENT_FUNDS, "brokerage cash available is below the amount"
             )
 
-    @activity.defn(name="initiateTransfer")
+    @activity.defn(name=ActivityName.INITIATE_TRANSFER)
     async def initiate_transfer(self, request: InitiateTransferInput) -> AuthorisationResult:
         # Retried with the same idempotency key, the Transfer Service answers the first result:
         # a timed-out initiation that had gone through is found, not doubled.
@@ -135,18 +139,18 @@ class WithdrawActivities:
             )
         except UpstreamRefused as exc:
             kind = (
-                errors.INSUFFICIENT_FUNDS
-                if exc.error_code == "INSUFFICIENT_FUNDS"
-                else errors.ACCOUNT_BLOCKED
+                FailureType.INSUFFICIENT_FUNDS
+                if exc.error_code == UpstreamCode.INSUFFICIENT_FUNDS
+                else FailureType.ACCOUNT_BLOCKED
             )
-            raise errors.business_error(kind, f"transfer refused: {exc.error_code}") from None
+            raise failure(kind, f"transfer refused: {exc.error_code}") from None
         return AuthorisationResult(
             authorisation_id=auth.authorisation_id,
             reference_number=auth.reference_number,
             expiry_time=auth.expiry_time,
         )
 
-    @activity.defn(name="finalizeTransfer")
+    @activity.defn(name=ActivityName.FINALIZE_TRANSFER)
     async def finalize_transfer(self, request: FinalizeTransferInput) -> FinalizeTransferResult:
         try:
             receipt = await self._transfers.finalize(
@@ -157,8 +161,8 @@ class WithdrawActivities:
             )
         except UpstreamUnknownOutcome:
             # The debit may have happened: the workflow asks the Transfer Checker, never re-sends.
-            raise errors.business_error(
-                errors.TRANSFER_OUTCOME_UNKNOWN, "finalize timed out; outcome unknown"
+            raise failure(
+                FailureType.TRANSFER_OUTCOME_UNKNOWN, "finalize timed out; outcome unknown"
             ) from None
         except UpstreamRefused as exc:
             return _refused_finalize(exc)
@@ -172,24 +176,28 @@ class WithdrawActivities:
             outcome=FinalizeOutcome.SUCCESS, reference_number=receipt.reference_number
         )
 
-    @activity.defn(name="verifyTransferStatus")
+    @activity.defn(name=ActivityName.VERIFY_TRANSFER_STATUS)
     async def verify_transfer_status(
         self, request: VerifyTransferStatusInput
     ) -> VerifyTransferStatusResult:
         report = await self._checker.status(request.reference_number)
-        return VerifyTransferStatusResult(status=report.status)
+        try:
+            status = CheckerStatus(report.status)
+        except ValueError:  # a status this service does not know: not settled either way
+            status = CheckerStatus.PENDING
+        return VerifyTransferStatusResult(status=status)
 
-    @activity.defn(name="getDwToken")
+    @activity.defn(name=ActivityName.GET_DW_TOKEN)
     async def get_dw_token(self) -> DwTokenResult:
         try:
             await self._tokens.token()
         except (UpstreamUnauthorized, UpstreamRefused):
-            raise errors.business_error(
-                errors.INVALID_CREDENTIALS, "DriveWealth refused the client credentials"
+            raise failure(
+                FailureType.INVALID_CREDENTIALS, "DriveWealth refused the client credentials"
             ) from None
         return DwTokenResult(expires_at=self._tokens.expires_at)
 
-    @activity.defn(name="createDwRedemption")
+    @activity.defn(name=ActivityName.CREATE_DW_REDEMPTION)
     async def create_dw_redemption(self, request: CreateDwRedemptionInput) -> DwRedemptionResult:
         account_no = await self._account_no(request.user_id, request.dw_account_id)
 
@@ -203,9 +211,9 @@ class WithdrawActivities:
                 request.idempotency_key,
                 request.correlation_id,
             )
-            if redemption.status_id not in DW_ACCEPTED_STATUS_IDS:
-                raise errors.business_error(
-                    errors.ACCOUNT_SUSPENDED, f"redemption {redemption.status_message}"
+            if redemption.status_id not in DW_ACCEPTED:
+                raise failure(
+                    FailureType.ACCOUNT_SUSPENDED, f"redemption {redemption.status_message}"
                 )
             return DwRedemptionResult(
                 redemption_id=redemption.redemption_id,
@@ -222,29 +230,29 @@ class WithdrawActivities:
                 self._tokens.invalidate()
                 return await attempt(refresh=True)
         except UpstreamUnauthorized:
-            raise errors.business_error(
-                errors.DW_UNAUTHORIZED, "DriveWealth refused a fresh token"
+            raise failure(
+                FailureType.DW_UNAUTHORIZED, "DriveWealth refused a fresh token"
             ) from None
         except UpstreamUnknownOutcome:
-            raise ApplicationError(
-                "redemption timed out; outcome unknown", type=errors.DW_OUTCOME_UNKNOWN
+            raise failure(
+                FailureType.DW_OUTCOME_UNKNOWN, "redemption timed out; outcome unknown"
             ) from None
         except UpstreamRefused as exc:
             kind = (
-                errors.INSUFFICIENT_BALANCE
-                if exc.error_code == "Y075"
-                else errors.ACCOUNT_SUSPENDED
+                FailureType.INSUFFICIENT_BALANCE
+                if exc.error_code == UpstreamCode.DW_AMOUNT_ABOVE_CASH
+                else FailureType.ACCOUNT_SUSPENDED
             )
-            raise errors.business_error(kind, f"redemption refused: {exc.error_code}") from None
+            raise failure(kind, f"redemption refused: {exc.error_code}") from None
 
-    @activity.defn(name="saveToDb")
+    @activity.defn(name=ActivityName.SAVE_TO_DB)
     async def save_to_db(self, request: SaveToDbInput) -> None:
         state = request.state
         result = await asyncio.to_thread(self._repository.save, state, request.dw_account_id)
         # Counted only for what this call wrote: a retry or a repeat counts nothing again.
         self._metrics.saved(result.created, result.stored, state.created_at, state.failure_code)
 
-    @activity.defn(name="rollbackTransfer")
+    @activity.defn(name=ActivityName.ROLLBACK_TRANSFER)
     async def rollback_transfer(self, request: RollbackTransferInput) -> RollbackTransferResult:
         try:
             receipt = await self._transfers.reverse(
@@ -254,18 +262,18 @@ class WithdrawActivities:
                 request.idempotency_key,
             )
         except UpstreamRefused as exc:
-            raise errors.business_error(
-                errors.UPSTREAM_REFUSED,
+            raise failure(
+                FailureType.REVERSAL_REFUSED,
                 f"reversal refused: {exc.error_code}",
-                {"attempt": errors.current_attempt()},
+                {"attempt": current_attempt()},
             ) from None
         if not receipt.success:
-            raise errors.business_error(
-                errors.UPSTREAM_REFUSED,
+            raise failure(
+                FailureType.REVERSAL_REFUSED,
                 "reversal did not succeed",
-                {"attempt": errors.current_attempt()},
+                {"attempt": current_attempt()},
             )
-        return RollbackTransferResult(attempts=errors.current_attempt())
+        return RollbackTransferResult(attempts=current_attempt())
 
     async def _account_no(self, user_id: str, dw_account_id: str) -> str:
         # Not DriveWealth's refusal: an earlier attempt may have redeemed, so these errors must
@@ -273,10 +281,10 @@ class WithdrawActivities:
         try:
             user = await self._users.get_user(user_id)
         except (UpstreamNotFound, UpstreamRefused) as exc:
-            raise ApplicationError(f"user lookup: {exc}", type=errors.ACCOUNT_LOOKUP) from None
+            raise failure(FailureType.ACCOUNT_LOOKUP, f"user lookup: {exc}") from None
         if user.dw_account_id != dw_account_id or not user.dw_account_no:
-            raise errors.business_error(
-                errors.ACCOUNT_LOOKUP, "the brokerage account changed during the withdrawal"
+            raise failure(
+                FailureType.ACCOUNT_CHANGED, "the brokerage account changed during the withdrawal"
             )
         return user.dw_account_no
 
@@ -287,7 +295,7 @@ class WithdrawActivities:
             token = await self._tokens.token(refresh=True)
             return await self._drivewealth.cash_available(token, dw_account_id)
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         """Every activity, for `Worker(activities=...)`."""
         return [
             self.validate_user,
@@ -303,10 +311,10 @@ class WithdrawActivities:
 
 
 def _refused_finalize(exc: UpstreamRefused) -> FinalizeTransferResult:
-    if exc.error_code == "OTP_INVALID":
+    if exc.error_code == UpstreamCode.OTP_INVALID:
         return FinalizeTransferResult(
             outcome=FinalizeOutcome.OTP_INVALID, attempts_remaining=exc.attempts_remaining
         )
-    if exc.error_code == "AUTHORISATION_EXPIRED":
+    if exc.error_code == UpstreamCode.AUTHORISATION_EXPIRED:
         return FinalizeTransferResult(outcome=FinalizeOutcome.AUTHORISATION_EXPIRED)
     return FinalizeTransferResult(outcome=FinalizeOutcome.REJECTED, reason=exc.error_code)

@@ -10,11 +10,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from withdraw_service.adapters.errors import (
-    UpstreamNotFound,
-    UpstreamRefused,
-    UpstreamUnauthorized,
-)
 from withdraw_service.adapters.ports import (
     Authorisation,
     DriveWealth,
@@ -29,6 +24,12 @@ from withdraw_service.adapters.ports import (
     TransferStatusReport,
     UserDirectory,
 )
+from withdraw_service.adapters.upstream import (
+    UpstreamNotFound,
+    UpstreamRefused,
+    UpstreamUnauthorized,
+)
+from withdraw_service.domain.outcomes import CheckerStatus, DwRedemptionStatus, UpstreamCode
 
 
 @dataclass
@@ -56,7 +57,7 @@ class _FakeTransfer:
     request: TransferInitiation
     authorisation: Authorisation
     otp: str
-    status: str = "INITIATED"
+    status: str = CheckerStatus.INITIATED
 
 
 @dataclass
@@ -97,9 +98,13 @@ class FakeTransferService(TransferService, TransferChecker):
         if transfer is None:
             raise UpstreamNotFound("transfer", "finalize", "AUTHORISATION_NOT_FOUND")
         if otp_code != transfer.otp:
-            raise UpstreamRefused("transfer", "finalize", "OTP_INVALID", attempts_remaining=2)
-        transfer.status = "SUCCESS"
-        receipt = TransferReceipt(True, transfer.authorisation.reference_number, "SUCCESS")
+            raise UpstreamRefused(
+                "transfer", "finalize", UpstreamCode.OTP_INVALID, attempts_remaining=2
+            )
+        transfer.status = CheckerStatus.SUCCESS
+        receipt = TransferReceipt(
+            True, transfer.authorisation.reference_number, CheckerStatus.SUCCESS
+        )
         self.answers[idempotency_key] = receipt
         return receipt
 
@@ -108,10 +113,10 @@ class FakeTransferService(TransferService, TransferChecker):
     ) -> TransferReceipt:
         self.calls.append("reverse")
         transfer = self._by_reference(reference_number)
-        if transfer.status not in {"SUCCESS", "REVERSED"}:
+        if transfer.status not in {CheckerStatus.SUCCESS, CheckerStatus.REVERSED}:
             raise UpstreamRefused("transfer", "reverse", "NOT_REVERSIBLE")
-        transfer.status = "REVERSED"
-        return TransferReceipt(True, reference_number, "REVERSED")
+        transfer.status = CheckerStatus.REVERSED
+        return TransferReceipt(True, reference_number, CheckerStatus.REVERSED)
 
     async def status(self, reference_number: str) -> TransferStatusReport:
         transfer = self._by_reference(reference_number)
@@ -163,9 +168,13 @@ class FakeDriveWealth(DriveWealth):
         if idempotency_key in self.redemptions:
             return self.redemptions[idempotency_key]
         if amount > self.cash.get(account_no, Decimal(0)):
-            raise UpstreamRefused("drivewealth", "redemption", "Y075")
+            raise UpstreamRefused("drivewealth", "redemption", UpstreamCode.DW_AMOUNT_ABOVE_CASH)
         self.cash[account_no] -= amount
-        redemption = DwRedemption(f"{account_no}-{len(self.redemptions) + 1}", 2, "SUCCESSFUL")
+        redemption = DwRedemption(
+            f"{account_no}-{len(self.redemptions) + 1}",
+            DwRedemptionStatus.SUCCESSFUL,
+            DwRedemptionStatus.SUCCESSFUL.name,
+        )
         self.redemptions[idempotency_key] = redemption
         return redemption
 

@@ -1,14 +1,16 @@
-"""One place that turns httpx outcomes into the adapter error tree (`errors.py`)."""
+"""One place that turns httpx outcomes into the adapter error tree (`upstream.py`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
-from withdraw_service.adapters.errors import (
+from withdraw_service.adapters.deadline import seconds_left
+from withdraw_service.adapters.upstream import (
     UpstreamNotFound,
     UpstreamRefused,
     UpstreamUnauthorized,
@@ -35,11 +37,20 @@ class JsonServiceClient:
         params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> Any:
-        """Send one request; answer its JSON body, or raise what the outcome means."""
+        """Send one request; answer its JSON body, or raise what the outcome means.
+
+        Bounded by the activity attempt's deadline as a whole (httpx's timeout bounds each
+        phase of the call, not the call)."""
+        left = seconds_left()
+        if left is not None and left <= 0:  # not sent: nothing can have been applied
+            raise UpstreamUnavailableError(self.service, operation, "no time left to call")
         try:
-            response = await self._http.request(
-                method, self._base_url + path, json=json, params=params, headers=headers
-            )
+            async with asyncio.timeout(left):
+                response = await self._http.request(
+                    method, self._base_url + path, json=json, params=params, headers=headers
+                )
+        except TimeoutError:
+            raise UpstreamUnknownOutcome(self.service, operation, "deadline passed") from None
         except httpx.TimeoutException:
             # Also a timeout before the request was sent counts as unknown: we cannot tell.
             raise UpstreamUnknownOutcome(self.service, operation, "timed out") from None

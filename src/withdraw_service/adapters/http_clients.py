@@ -8,7 +8,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from withdraw_service.adapters.errors import UpstreamNotFound
 from withdraw_service.adapters.http_base import JsonServiceClient
 from withdraw_service.adapters.ports import (
     Authorisation,
@@ -24,6 +23,7 @@ from withdraw_service.adapters.ports import (
     TransferStatusReport,
     UserDirectory,
 )
+from withdraw_service.adapters.upstream import UpstreamNotFound
 from withdraw_service.domain.money import CURRENCY, format_amount
 
 

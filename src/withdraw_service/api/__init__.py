@@ -1,1 +1,1 @@
-"""The public HTTP API (CONTRACT sections 2-4)."""
+"""The public HTTP API (docs/api.md)."""

@@ -8,7 +8,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -17,19 +16,11 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
 from withdraw_service.api import problems
-from withdraw_service.api.gateway import GatewayConfig, WithdrawGateway
 from withdraw_service.api.logging_context import LogContextMiddleware
 from withdraw_service.api.metrics import ApiMetrics
-from withdraw_service.api.operators import OperatorDesk
 from withdraw_service.api.routes import router
 from withdraw_service.api.routes_ops import router as ops_router
-from withdraw_service.bootstrap import (
-    build_operations,
-    build_repository,
-    connect_temporal,
-    load_policies,
-)
-from withdraw_service.persistence.idempotency import IdempotencyRepository
+from withdraw_service.bootstrap import ApiState, api_state, connect_temporal, load_policies
 from withdraw_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,28 +45,13 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         temporal = client or await _connect_with_retry(settings)
-        repository = build_repository(settings)
-        app.state.settings = settings
-        app.state.temporal = temporal
-        app.state.repository = repository
-        config = GatewayConfig(
-            task_queue=settings.task_queue,
-            wait_seconds=settings.api_wait_seconds,
-            otp_timeout_seconds=settings.otp_timeout_seconds,
-            otp_max_attempts=settings.otp_max_attempts,
-            execution_timeout=timedelta(seconds=settings.workflow_execution_timeout_seconds),
-            policies=policies,
-        )
-        app.state.gateway = WithdrawGateway(
-            temporal, repository, IdempotencyRepository(repository.engine), config
-        )
-        operations = build_operations(repository)
-        app.state.desk = OperatorDesk(temporal, repository, operations, config)
-        metrics.watch_database(repository, operations)
+        state = api_state(settings, temporal, policies)
+        install_state(app, state)
+        metrics.watch_database(state.repository, state.operations)
         try:
             yield
         finally:
-            repository.engine.dispose()  # this app's pool: closed with it
+            state.repository.engine.dispose()  # this app's pool: closed with it
 
     app = FastAPI(
         title="Investment Withdraw Service",
@@ -124,6 +100,12 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         return await metrics.render()
 
     return app
+
+
+def install_state(app: FastAPI, state: ApiState) -> None:
+    """Put the wiring where the routes' dependencies (`api/deps.py`) read it."""
+    for name, value in vars(state).items():
+        setattr(app.state, name, value)
 
 
 def _ping_database(engine: Engine) -> None:

@@ -13,12 +13,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
-    WorkflowFailureError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
@@ -32,7 +33,14 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from withdraw_service.api.state_reader import Presence, StateReader
 from withdraw_service.domain import errors
+from withdraw_service.domain.outcomes import (
+    OTP_WINDOW_ENDINGS,
+    REFUSED_AT_INITIATION,
+    OtpVerdict,
+    ProblemCode,
+)
 from withdraw_service.domain.policies import RetryPolicies
 from withdraw_service.domain.statuses import WithdrawStatus
 from withdraw_service.domain.withdrawal import WithdrawState
@@ -49,7 +57,6 @@ from withdraw_service.workflows.models import (
     WORKFLOW_ID_PREFIX,
     OtpResult,
     OtpSubmission,
-    OtpVerdict,
     WithdrawInput,
 )
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
@@ -85,6 +92,7 @@ class WithdrawGateway:
         self._repository = repository
         self._keys = keys
         self._config = config
+        self._reader = StateReader(client, repository)
 
     async def initiate(
         self,
@@ -112,6 +120,13 @@ class WithdrawGateway:
                     "this Idempotency-Key was used with a different request"
                 ) from None
             workflow_id, correlation_id = keyed.workflow_id, keyed.correlation_id
+            if not keyed.first_use:
+                # Recorded past its start: answered from the database, and no run is started
+                # again, whatever Temporal still retains of the first one.
+                stored = await self._reader.stored(workflow_id)
+                if stored is not None and stored.status != WithdrawStatus.INITIATED:
+                    bind_log_context(workflow_id=workflow_id, correlation_id=correlation_id)
+                    return Answer(stored, True)
         bind_log_context(workflow_id=workflow_id, correlation_id=correlation_id)
         request = WithdrawInput(
             correlation_id=correlation_id,
@@ -164,6 +179,60 @@ class WithdrawGateway:
         return Answer(state, True)
 
     async def finalize(
+        self,
+        workflow_id: str,
+        user_id: str,
+        otp_code: str,
+        sima_stan: str | None,
+        idempotency_key: str | None = None,
+    ) -> Answer:
+        """Deliver the OTP. With an Idempotency-Key, a repeat gets the first final answer, and
+        the OTP is never submitted twice: a repeat whose first request got through (or whose
+        withdrawal moved on otherwise) answers from the state as it is."""
+        if idempotency_key is None:
+            return await self._finalize(workflow_id, user_id, otp_code, sima_stan)
+        await self.status(workflow_id, user_id)  # 404 before the key is bound to anything
+        try:
+            claimed = await asyncio.to_thread(
+                self._keys.claim_finalize, user_id, idempotency_key, workflow_id
+            )
+        except KeyReusedForAnotherRequest:
+            raise errors.IdempotencyKeyReused(
+                "this Idempotency-Key was used to finalize another withdrawal"
+            ) from None
+        if claimed.answer is not None:
+            return _replayed(claimed.answer)
+        if not claimed.first_use:
+            state = await self.status(workflow_id, user_id)
+            if state.status != WithdrawStatus.AWAITING_OTP:
+                return await self._answer_without_submitting(state)
+            # The first request never got its code in (or it was judged wrong and its answer
+            # was lost): submitted now, but only the first request's answer is ever kept.
+            return await self._finalize(workflow_id, user_id, otp_code, sima_stan)
+        try:
+            answer = await self._finalize(workflow_id, user_id, otp_code, sima_stan)
+        except errors.TemporarilyUnavailable:
+            raise  # not final: a repeat tries again
+        except errors.WithdrawError as exc:
+            await self._record(user_id, idempotency_key, _refusal_record(exc))
+            raise
+        if answer.settled:
+            await self._record(user_id, idempotency_key, _state_record(answer))
+        return answer
+
+    async def _answer_without_submitting(self, state: WithdrawState) -> Answer:
+        if state.status in OTP_WINDOW_ENDINGS:
+            raise errors.OtpExpired("the OTP window is over or its attempts are used up")
+        if state.status == WithdrawStatus.CANCELLED or state.status in REFUSED_AT_INITIATION:
+            raise errors.InvalidState("the withdrawal ended without taking an OTP")
+        return Answer(state, state.is_terminal)
+
+    async def _record(self, user_id: str, key: str, answer: dict[str, Any]) -> None:
+        # Lost: a repeat then answers from the state instead.
+        with contextlib.suppress(DBAPIError, PoolTimeoutError):
+            await asyncio.to_thread(self._keys.record_finalize, user_id, key, answer)
+
+    async def _finalize(
         self, workflow_id: str, user_id: str, otp_code: str, sima_stan: str | None
     ) -> Answer:
         await self.status(workflow_id, user_id)  # 404 unless it exists and is the caller's
@@ -193,7 +262,7 @@ class WithdrawGateway:
             raise errors.OtpExpired("the OTP window is over or its attempts are used up")
         try:
             state = await asyncio.wait_for(handle.result(), max(0.0, deadline - time.monotonic()))
-        except (TimeoutError, WorkflowFailureError):
+        except Exception:  # the OTP is taken: whatever happens now, answer the state as it is
             state = await self.status(workflow_id, user_id)
             return Answer(state, state.is_terminal)
         return Answer(state, True)
@@ -220,55 +289,32 @@ class WithdrawGateway:
 
     async def status(self, workflow_id: str, user_id: str | None) -> WithdrawState:
         """The current state; NotFound unless it exists and (if given) belongs to `user_id`."""
-        if not workflow_id.startswith(WORKFLOW_ID_PREFIX) or len(workflow_id) > 64:
-            raise errors.WithdrawalNotFound("no such withdrawal")
-        try:
-            state = await self._live_state(workflow_id)
-        except RPCError:
-            state = None  # no worker to answer the query: the database knows the last status
-        if state is None:
-            state = await asyncio.to_thread(self._repository.get, workflow_id)
-        if state is None or (user_id is not None and state.user_id != user_id):
-            raise errors.WithdrawalNotFound("no such withdrawal")
-        bind_log_context(correlation_id=state.correlation_id)
-        return state
+        return await self._reader.status(workflow_id, user_id)
 
     async def _otp_refusal(
         self, workflow_id: str, user_id: str, default: errors.WithdrawError
     ) -> errors.WithdrawError:
         """An OTP the withdrawal would not take: 410 when its OTP window is what ended it."""
         state = await self.status(workflow_id, user_id)
-        if state.status in (WithdrawStatus.OTP_TIMEOUT, WithdrawStatus.OTP_REJECTED):
+        if state.status in OTP_WINDOW_ENDINGS:
             return errors.OtpExpired("the OTP window is over or its attempts are used up")
         return default
-
-    async def _live_state(self, workflow_id: str) -> WithdrawState | None:
-        handle = self._client.get_workflow_handle(workflow_id)
-        try:
-            description = await handle.describe()
-            if description.raw_description.workflow_execution_info.status != (
-                WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
-            ):
-                return None
-            state: WithdrawState = await handle.query(WithdrawWorkflow.get_state)
-            return state
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
 
     async def _state_or_placeholder(
         self, request: WithdrawInput, workflow_id: str
     ) -> WithdrawState:
-        """What is known of a withdrawal that did not settle within the wait (for a 202)."""
-        try:
-            state = await asyncio.wait_for(self._live_state(workflow_id), 2.0)
-        except (TimeoutError, RPCError):
-            state = None
-        if state is None:
-            state = await asyncio.to_thread(self._repository.get, workflow_id)
+        """What is known of a withdrawal that did not settle within the wait (for a 202).
+        One Temporal says it never started is a 503 (repeat the request); one it could not be
+        asked about is answered with its id, since its start may well have gone through."""
+        look = await self._reader.live(workflow_id)
+        state = look.state or await self._reader.stored(workflow_id)
         if state is not None:
             return state
+        if look.presence == Presence.ABSENT:  # it was not started: nothing to poll
+            raise errors.TemporarilyUnavailable(
+                "the withdrawal could not be started yet; repeat the request "
+                "(with the same Idempotency-Key)"
+            )
         now = datetime.now(UTC)
         return WithdrawState(
             workflow_id=workflow_id,
@@ -282,15 +328,30 @@ class WithdrawGateway:
         )
 
 
+def _state_record(answer: Answer) -> dict[str, Any]:
+    return {"state": answer.state.model_dump(mode="json"), "settled": answer.settled}
+
+
+def _refusal_record(exc: errors.WithdrawError) -> dict[str, Any]:
+    return {"code": exc.code.value, "message": exc.message, "extra": exc.extra}
+
+
+def _replayed(record: dict[str, Any]) -> Answer:
+    """The first request's final answer again: its state, or its refusal raised anew."""
+    if "state" in record:
+        return Answer(WithdrawState.model_validate(record["state"]), bool(record["settled"]))
+    code = ProblemCode(record["code"])
+    raise errors.BY_CODE[code](record["message"], **record.get("extra", {}))
+
+
 def _update_refusal(exc: WorkflowUpdateFailedError) -> errors.WithdrawError:
+    """An update the workflow's validator refused: its type is the problem code to answer."""
     cause = exc.cause
     if isinstance(cause, ApplicationError):
-        if cause.type == "VALIDATION_ERROR":
-            return errors.RequestValidationError(cause.message)
-        if cause.type == "INVALID_STATE":
-            return errors.InvalidState(cause.message)
-        if cause.type == "OTP_EXPIRED":
-            return errors.OtpExpired(cause.message)
+        try:
+            return errors.BY_CODE[ProblemCode(cause.type or "")](cause.message)
+        except (ValueError, KeyError):
+            pass
     return errors.InvalidState("the withdrawal cannot take an OTP now")
 
 

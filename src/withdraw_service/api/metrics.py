@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
+from withdraw_service.domain.outcomes import TaskKind
 from withdraw_service.domain.statuses import IN_FLIGHT
 from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
@@ -37,7 +38,6 @@ from withdraw_service.persistence.repository import WithdrawalRepository
 log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30)
-TASK_KINDS = ("COMPENSATION_FAILED", "TRANSFER_UNRESOLVED")
 METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 
 
@@ -55,17 +55,26 @@ class DatabaseGauges(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            in_flight = self._repository.count_in_flight()
+            in_flight = self._repository.in_flight_by_status()
             open_tasks = self._operations.open_by_kind()
         except Exception as exc:  # the scrape must still answer with the other metrics
             log.warning("database gauges not read: %s", type(exc).__name__)
             return
+        now = datetime.now(UTC)
         flight = GaugeMetricFamily(
             "withdraw_in_flight", "withdrawals not yet terminal, by status", labels=["status"]
         )
+        stuck = GaugeMetricFamily(
+            "withdraw_in_flight_oldest_seconds",
+            "seconds since the withdrawal longest in this status entered it (0 when none is)",
+            labels=["status"],
+        )
         for status in sorted(s.value for s in IN_FLIGHT):
-            flight.add_metric([status], in_flight.get(status, 0))
+            count, since = in_flight.get(status, (0, now))
+            flight.add_metric([status], count)
+            stuck.add_metric([status], max((now - since).total_seconds(), 0.0))
         yield flight
+        yield stuck
         tasks = GaugeMetricFamily(
             "withdraw_operator_tasks_open", "operator tasks waiting for a person", labels=["kind"]
         )
@@ -74,8 +83,7 @@ class DatabaseGauges(Collector):
             "age of the oldest OPEN operator task (0 when none is open)",
             labels=["kind"],
         )
-        now = datetime.now(UTC)
-        for kind in sorted({*TASK_KINDS, *open_tasks}):
+        for kind in sorted({*TaskKind, *open_tasks}):
             count, oldest = open_tasks.get(kind, (0, now))
             tasks.add_metric([kind], count)
             age.add_metric([kind], max((now - oldest).total_seconds(), 0.0))

@@ -4,7 +4,6 @@ retry a failed reversal (idempotently), or mark a task handled by hand."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 
 from temporalio.client import Client, WorkflowFailureError
@@ -12,13 +11,11 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from withdraw_service.api.gateway import GatewayConfig
 from withdraw_service.domain import errors
+from withdraw_service.domain.outcomes import FailureCode, TaskKind, TaskState
 from withdraw_service.domain.statuses import WithdrawStatus
 from withdraw_service.persistence.operations import OperationsRepository, OperatorTask
 from withdraw_service.persistence.repository import WithdrawalRepository
 from withdraw_service.workflows.compensation import CompensationInput, CompensationWorkflow
-
-COMPENSATION_FAILED = "COMPENSATION_FAILED"
-REDEMPTION_UNKNOWN = "DW_REDEMPTION_UNKNOWN"
 
 
 @dataclass(frozen=True)
@@ -40,7 +37,7 @@ class OperatorDesk:
         self._operations = operations
         self._config = config
 
-    async def tasks(self, state: str | None) -> list[OperatorTask]:
+    async def tasks(self, state: TaskState | None) -> list[OperatorTask]:
         return list(await asyncio.to_thread(self._operations.tasks, state))
 
     async def task(self, task_id: str) -> OperatorTask:
@@ -60,9 +57,9 @@ class OperatorDesk:
         """Run the reversal of a COMPENSATION_FAILED task again, after asking the Transfer
         Checker whether an earlier reversal went through (then nothing is sent again)."""
         task = await self.task(task_id)
-        if task.state != "OPEN":
+        if task.state != TaskState.OPEN:
             raise errors.InvalidState("the task is not open")
-        if task.kind != COMPENSATION_FAILED:
+        if task.kind != TaskKind.COMPENSATION_FAILED:
             raise errors.InvalidState(
                 "only a failed compensation can be retried; an unresolved transfer is checked "
                 "with the bank and then resolved by hand"
@@ -73,11 +70,10 @@ class OperatorDesk:
             raise errors.InvalidState("the withdrawal is not waiting for manual compensation")
         if not state.transfer_reference_number:
             raise errors.InvalidState("the withdrawal has no transfer to reverse")
-        if state.failure_code == REDEMPTION_UNKNOWN:
+        if state.failure_code == FailureCode.DW_REDEMPTION_UNKNOWN:
             raise errors.InvalidState(
                 "the redemption's outcome is unknown: check DriveWealth first, then resolve"
             )
-        attempt = uuid.uuid4().hex[:12]
         handle = await self._client.start_workflow(
             CompensationWorkflow.run,
             CompensationInput(
@@ -86,9 +82,10 @@ class OperatorDesk:
                 user_id=state.user_id,
                 amount=state.amount,
                 reference_number=state.transfer_reference_number,
-                failure_code=state.failure_code or COMPENSATION_FAILED,
+                failure_code=state.failure_code or FailureCode.DW_REDEMPTION_FAILED,
                 reason=f"operator retry of task {task.id}",
-                idempotency_key=f"{state.correlation_id}:reverse:retry-{attempt}",
+                # One key per task, however often it is retried: the bank applies it once.
+                idempotency_key=f"{state.correlation_id}:reverse:task-{task.id}",
                 policies=self._config.policies,
                 retry_of_task=task.id,
             ),

@@ -1,4 +1,4 @@
-"""Customer endpoints (CONTRACT section 4). Thin: parse, authorize, call the gateway, shape."""
+"""Customer endpoints (docs/api.md). Thin: parse, authorize, call the gateway, shape."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ from withdraw_service.api.schemas import (
 )
 from withdraw_service.domain import errors
 from withdraw_service.domain.money import AmountError, parse_amount
+from withdraw_service.domain.outcomes import (
+    FAILED_AFTER_OTP,
+    REFUSED_AT_INITIATION,
+    initiation_problem,
+)
 from withdraw_service.domain.statuses import WithdrawStatus
 from withdraw_service.domain.withdrawal import WithdrawState
 
@@ -31,14 +36,26 @@ StateResponses: dict[int | str, dict[str, Any]] = {
     200: {"model": Envelope[WithdrawState], "description": "settled within the wait"},
     202: {"model": Envelope[WithdrawState], "description": "still working: poll the status"},
 }
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
+
+
+def _key_header(description: str) -> Any:
+    return Header(
         alias="Idempotency-Key",
         min_length=1,
         max_length=255,
         pattern=r"^[\x20-\x7e]+$",
-        description="the same key from the same user returns the same withdrawal",
+        description=description,
+    )
+
+
+IdempotencyKey = Annotated[
+    str | None, _key_header("the same key from the same user returns the same withdrawal")
+]
+FinalizeKey = Annotated[
+    str | None,
+    _key_header(
+        "a repeat with the same key (after a timeout or a 503) gets the first answer, "
+        "and the OTP is not submitted again"
     ),
 ]
 
@@ -79,11 +96,24 @@ async def initiate_withdraw(
     responses={**StateResponses, **problems(401, 404, 409, 410, 422)},
 )
 async def finalize_withdraw(
-    request: Request, workflow_id: WorkflowId, user: CurrentUser, gateway: Gateway
+    request: Request,
+    workflow_id: WorkflowId,
+    user: CurrentUser,
+    gateway: Gateway,
+    idempotency_key: FinalizeKey = None,
 ) -> JSONResponse:
     """Deliver the OTP; answers the receipt once the withdrawal has completed."""
     body = await parse_body(request, FinalizeRequest)
-    answer = await gateway.finalize(workflow_id, user.user_id, body.otp_code, body.sima_stan)
+    answer = await gateway.finalize(
+        workflow_id, user.user_id, body.otp_code, body.sima_stan, idempotency_key
+    )
+    state = answer.state
+    if state.status in FAILED_AFTER_OTP:
+        raise errors.WithdrawalFailed(
+            "the OTP was accepted but the withdrawal ended without money moving",
+            withdrawal=state_json(state),
+            failureCode=state.failure_code,
+        )
     return _answer(answer)
 
 
@@ -130,29 +160,11 @@ async def list_withdrawals(
     return envelope({"items": [state_json(s) for s in items], "nextCursor": next_cursor})
 
 
-_REFUSALS: dict[str, type[errors.WithdrawError]] = {
-    "USER_INVALID": errors.UserInvalid,
-    "ACCOUNT_BLOCKED": errors.UserInvalid,
-    "WITHDRAW_RESTRICTED": errors.WithdrawRestricted,
-    "INSUFFICIENT_FUNDS": errors.InsufficientFunds,
-    "UPSTREAM_UNAVAILABLE": errors.UpstreamUnavailable,
-}
-
-
-_REFUSED_AT_INITIATION = frozenset(
-    {
-        WithdrawStatus.USER_INVALID,
-        WithdrawStatus.WITHDRAW_RESTRICTED,
-        WithdrawStatus.INITIATION_FAILED,
-    }
-)
-
-
 def _raise_if_refused(state: WithdrawState) -> None:
     """An initiation refused before the OTP was sent answers the contract's error code; any
     other state (e.g. a repeated Idempotency-Key's withdrawal that has since ended) is data."""
-    if state.status in _REFUSED_AT_INITIATION:
-        error = _REFUSALS.get(state.failure_code or "", errors.UpstreamUnavailable)
+    if state.status in REFUSED_AT_INITIATION:
+        error = errors.BY_CODE[initiation_problem(state.failure_code)]
         raise error(
             state.failure_reason or state.status.value,
             workflowId=state.workflow_id,

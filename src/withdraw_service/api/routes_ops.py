@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -22,6 +22,7 @@ from withdraw_service.api.schemas import (
     envelope,
     problems,
 )
+from withdraw_service.domain.outcomes import TaskState
 from withdraw_service.domain.statuses import WithdrawStatus
 from withdraw_service.persistence.operations import OperatorTask
 
@@ -41,9 +42,7 @@ def task_json(task: OperatorTask) -> dict[str, Any]:
     response_model=Envelope[list[OperatorTaskOut]],
     responses=problems(401, 403, 422),
 )
-async def list_tasks(
-    _: Operator, desk: Desk, state: Literal["OPEN", "RESOLVED"] | None = None
-) -> dict[str, Any]:
+async def list_tasks(_: Operator, desk: Desk, state: TaskState | None = None) -> dict[str, Any]:
     """Manual compensation (COMPENSATION_FAILED) and manual review (TRANSFER_UNRESOLVED) tasks."""
     tasks = await desk.tasks(state)
     return envelope([task_json(t) for t in tasks])

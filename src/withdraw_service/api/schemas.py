@@ -11,6 +11,13 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from pydantic.alias_generators import to_camel
 
+from withdraw_service.domain.outcomes import (
+    CLIENT_CODES,
+    HTTP_STATUS,
+    ProblemCode,
+    TaskKind,
+    TaskState,
+)
 from withdraw_service.domain.withdrawal import WithdrawState
 
 T = TypeVar("T")
@@ -60,10 +67,10 @@ class OperatorTaskOut(BaseModel):
     id: str
     workflow_id: str
     correlation_id: str
-    kind: str
+    kind: TaskKind
     amount: Decimal
     reason: str
-    state: str
+    state: TaskState
     created_at: datetime
     resolved_at: datetime | None
     resolved_by: str | None
@@ -71,13 +78,13 @@ class OperatorTaskOut(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details; `code` is one of CONTRACT section 3's."""
+    """RFC 9457 problem details; `code` is one of the codes in docs/api.md."""
 
     type: str
     title: str
     status: int
     detail: str
-    code: str
+    code: ProblemCode
     attemptsRemaining: int | None = None
     errors: list[dict[str, str]] | None = None
 
@@ -88,19 +95,15 @@ def envelope(data: Any) -> dict[str, Any]:
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for the problem details a route can answer."""
-    described = {
-        401: "UNAUTHENTICATED: missing, malformed, expired or wrongly signed token",
-        403: "FORBIDDEN (role missing) or USER_INVALID",
-        404: "NOT_FOUND: unknown, or another customer's",
-        409: "WITHDRAW_RESTRICTED or INVALID_STATE",
-        410: "OTP_EXPIRED",
-        422: "VALIDATION_ERROR, INSUFFICIENT_FUNDS, IDEMPOTENCY_KEY_REUSED or OTP_INVALID",
-        503: "UPSTREAM_UNAVAILABLE",
-    }
     return {
         status: {
             "model": Problem,
-            "description": described[status],
+            "description": "code: "
+            + " | ".join(
+                code
+                for code, http in HTTP_STATUS.items()
+                if http == status and code in CLIENT_CODES
+            ),
             "content": {"application/problem+json": {}},
         }
         for status in statuses

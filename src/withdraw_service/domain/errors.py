@@ -1,6 +1,9 @@
-"""The one error tree of the service. The API maps each `code` to problem details in one place
-(`api/problems.py`); activities raise the external-service subtree so that retry policies can
-name them in `nonRetryableErrorTypes`.
+"""What a client is told when a request is refused: the service's error tree. Each class carries
+its `ProblemCode` (`domain/outcomes.py`, which also maps it to an HTTP status); the API renders
+it as problem details in one place (`api/problems.py`).
+
+The other two layers have trees of their own: `adapters/upstream.py` (what an external call can
+end in) and `activities/failures.py` (what an activity reports to the workflow).
 
     WithdrawError                    code, message, extra
     ├── RequestValidationError       VALIDATION_ERROR
@@ -14,7 +17,9 @@ name them in `nonRetryableErrorTypes`.
     ├── UserInvalid                  USER_INVALID
     ├── WithdrawRestricted           WITHDRAW_RESTRICTED
     ├── InsufficientFunds            INSUFFICIENT_FUNDS
-    └── UpstreamUnavailable          UPSTREAM_UNAVAILABLE
+    ├── UpstreamUnavailable          UPSTREAM_UNAVAILABLE
+    ├── TemporarilyUnavailable       TEMPORARILY_UNAVAILABLE (Retry-After)
+    └── WithdrawalFailed             WITHDRAWAL_FAILED (withdrawal, failureCode)
 
 Messages never carry an OTP, a token, a secret or a full account number.
 """
@@ -23,9 +28,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from withdraw_service.domain.outcomes import ProblemCode
+
 
 class WithdrawError(Exception):
-    code: ClassVar[str] = "INTERNAL"
+    code: ClassVar[ProblemCode] = ProblemCode.INTERNAL
 
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
@@ -34,48 +41,66 @@ class WithdrawError(Exception):
 
 
 class RequestValidationError(WithdrawError):
-    code = "VALIDATION_ERROR"
+    code = ProblemCode.VALIDATION_ERROR
 
 
 class Unauthenticated(WithdrawError):
-    code = "UNAUTHENTICATED"
+    code = ProblemCode.UNAUTHENTICATED
 
 
 class Forbidden(WithdrawError):
-    code = "FORBIDDEN"
+    code = ProblemCode.FORBIDDEN
 
 
 class WithdrawalNotFound(WithdrawError):
-    code = "NOT_FOUND"
+    code = ProblemCode.NOT_FOUND
 
 
 class IdempotencyKeyReused(WithdrawError):
-    code = "IDEMPOTENCY_KEY_REUSED"
+    code = ProblemCode.IDEMPOTENCY_KEY_REUSED
 
 
 class InvalidState(WithdrawError):
-    code = "INVALID_STATE"
+    code = ProblemCode.INVALID_STATE
 
 
 class OtpInvalid(WithdrawError):
-    code = "OTP_INVALID"
+    code = ProblemCode.OTP_INVALID
 
 
 class OtpExpired(WithdrawError):
-    code = "OTP_EXPIRED"
+    code = ProblemCode.OTP_EXPIRED
 
 
 class UserInvalid(WithdrawError):
-    code = "USER_INVALID"
+    code = ProblemCode.USER_INVALID
 
 
 class WithdrawRestricted(WithdrawError):
-    code = "WITHDRAW_RESTRICTED"
+    code = ProblemCode.WITHDRAW_RESTRICTED
 
 
 class InsufficientFunds(WithdrawError):
-    code = "INSUFFICIENT_FUNDS"
+    code = ProblemCode.INSUFFICIENT_FUNDS
 
 
 class UpstreamUnavailable(WithdrawError):
-    code = "UPSTREAM_UNAVAILABLE"
+    code = ProblemCode.UPSTREAM_UNAVAILABLE
+
+
+class TemporarilyUnavailable(WithdrawError):
+    """The workflow engine or the database did not answer this request in time; the same
+    request may be repeated after `retry_after_seconds` (the `Retry-After` header)."""
+
+    code = ProblemCode.TEMPORARILY_UNAVAILABLE
+    retry_after_seconds = 2
+
+
+class WithdrawalFailed(WithdrawError):
+    code = ProblemCode.WITHDRAWAL_FAILED
+
+
+# Every error of the tree by its code (each code has one class).
+BY_CODE: dict[ProblemCode, type[WithdrawError]] = {
+    cls.code: cls for cls in WithdrawError.__subclasses__()
+}

@@ -1,4 +1,4 @@
-"""Per-activity timeouts and retry policies in the seed's YAML shape (CONTRACT section 7).
+"""Per-activity timeouts and retry policies in the seed's YAML shape (docs/configuration.md).
 
 They travel inside the workflow's input, so a running withdrawal keeps the policies it started
 with even when the file changes, and the workflow never reads a file.
@@ -8,21 +8,47 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
-ACTIVITY_NAMES = (
-    "validateUser",
-    "checkRestrictions",
-    "initiateTransfer",
-    "finalizeTransfer",
-    "verifyTransferStatus",
-    "getDwToken",
-    "createDwRedemption",
-    "saveToDb",
-    "rollbackTransfer",
-)
+from withdraw_service.domain.outcomes import FailureType
+
+
+class ActivityName(StrEnum):
+    """Every activity's registered name (`@activity.defn(name=...)`), the seed's if it has one."""
+
+    VALIDATE_USER = "validateUser"
+    CHECK_RESTRICTIONS = "checkRestrictions"
+    INITIATE_TRANSFER = "initiateTransfer"
+    FINALIZE_TRANSFER = "finalizeTransfer"
+    VERIFY_TRANSFER_STATUS = "verifyTransferStatus"
+    GET_DW_TOKEN = "getDwToken"
+    CREATE_DW_REDEMPTION = "createDwRedemption"
+    SAVE_TO_DB = "saveToDb"
+    ROLLBACK_TRANSFER = "rollbackTransfer"
+    OPEN_OPERATOR_TASK = "openOperatorTask"
+    NOTIFY_CUSTOMER = "notifyCustomer"
+    MARK_COMPENSATED = "markCompensated"
+
+
+# Activities that the seed's file does not name run with the policy of the step named here.
+POLICY_OF = {
+    ActivityName.OPEN_OPERATOR_TASK: ActivityName.SAVE_TO_DB,
+    ActivityName.NOTIFY_CUSTOMER: ActivityName.SAVE_TO_DB,
+    ActivityName.MARK_COMPENSATED: ActivityName.SAVE_TO_DB,
+}
+# Failures that are never retried, whatever a policy says: the money rule depends on it. A
+# finalize whose outcome is unknown is looked up at the Transfer Checker, never sent blindly
+# again. The shipped file lists them (start-up refuses one that does not); the workflow adds
+# them anyway, for withdrawals whose policies (carried in their input) predate the listing.
+NEVER_RETRIED: dict[ActivityName, frozenset[str]] = {
+    ActivityName.FINALIZE_TRANSFER: frozenset({FailureType.TRANSFER_OUTCOME_UNKNOWN.value}),
+}
+
+# The activities the policy file names: exactly these, no more.
+ACTIVITY_NAMES = tuple(name.value for name in ActivityName if name not in POLICY_OF)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -88,4 +114,6 @@ class RetryPolicies(BaseModel):
             raise ValueError(f"retry policies: missing {missing}, unknown {unknown}")
 
     def of(self, activity_name: str) -> ActivityPolicy:
-        return self.activities[activity_name]
+        """The policy an activity runs with: its own, or that of the step it borrows from."""
+        name = ActivityName(activity_name)
+        return self.activities[POLICY_OF.get(name, name).value]

@@ -1,4 +1,4 @@
-"""Withdrawal statuses (CONTRACT section 5) and which of them end a withdrawal."""
+"""Withdrawal statuses (docs/api.md) and which of them end a withdrawal."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ class WithdrawStatus(StrEnum):
     VERIFYING_TRANSFER = "VERIFYING_TRANSFER"
     TRANSFER_COMPLETED = "TRANSFER_COMPLETED"
     CREATING_DW_REDEMPTION = "CREATING_DW_REDEMPTION"
+    DW_REDEMPTION_PENDING = "DW_REDEMPTION_PENDING"
     COMPENSATING = "COMPENSATING"
 
     COMPLETED = "COMPLETED"
@@ -40,6 +41,7 @@ IN_FLIGHT = frozenset(
         WithdrawStatus.VERIFYING_TRANSFER,
         WithdrawStatus.TRANSFER_COMPLETED,
         WithdrawStatus.CREATING_DW_REDEMPTION,
+        WithdrawStatus.DW_REDEMPTION_PENDING,
         WithdrawStatus.COMPENSATING,
     }
 )

@@ -1,4 +1,4 @@
-"""The withdrawal as clients and operators see it (CONTRACT section 4 "state"), and the
+"""The withdrawal as clients and operators see it (docs/api.md, "state"), and the
 requests that move it. Shared by the API, the workflow and the persistence layer.
 """
 
@@ -11,9 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from withdraw_service.domain.money import CURRENCY
+from withdraw_service.domain.outcomes import CompensationStatus, FailureCode
 from withdraw_service.domain.statuses import WithdrawStatus
 
-# camelCase on the wire (CONTRACT section 4), snake_case in code; either is accepted in.
+# camelCase on the wire (docs/api.md), snake_case in code; either is accepted in.
 _CAMEL = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
@@ -27,7 +28,7 @@ class HistoryEntry(BaseModel):
 class CompensationInfo(BaseModel):
     model_config = _CAMEL
 
-    status: str
+    status: CompensationStatus
     attempts: int = 0
     task_id: str | None = None
 
@@ -48,7 +49,7 @@ class WithdrawState(BaseModel):
     otp_expires_at: datetime | None = None
     transfer_reference_number: str | None = None
     dw_redemption_id: str | None = None
-    failure_code: str | None = None
+    failure_code: FailureCode | None = None
     failure_reason: str | None = None
     compensation: CompensationInfo | None = None
     history: list[HistoryEntry] = Field(default_factory=list)

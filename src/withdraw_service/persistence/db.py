@@ -12,27 +12,54 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 10, lock_timeout_seconds: float | None = 5.0
+) -> Engine:
+    """`lock_timeout_seconds` bounds how long a statement waits for a lock (and, on
+    PostgreSQL, that plus a second for the statement itself) and for a pooled connection;
+    None sets no such bound (migrations: an index build may take long). `pool_size`
+    connections at most."""
+    wait = lock_timeout_seconds if lock_timeout_seconds is not None else 30.0
+    busy_ms = int(wait * 1000)
     if url.startswith("sqlite"):
-        database = url.split("///", 1)[-1]
-        if database and database != ":memory:":
+        database = url.split("///", 1)[-1] if "///" in url else ""
+        file_based = bool(database) and database != ":memory:"
+        if file_based:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        pooling = {"pool_size": pool_size, "pool_timeout": wait} if file_based else {}
+        engine = create_engine(url, connect_args={"timeout": wait}, hide_parameters=True, **pooling)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             # WAL lets the API read while the worker writes; foreign keys are off by default.
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    # Added to the URL's own `options` (e.g. a search_path), which connect_args would replace.
+    timeouts = (
+        f"-c lock_timeout={busy_ms} -c statement_timeout={busy_ms + 1000}"
+        if lock_timeout_seconds is not None
+        else ""
+    )
+    own = make_url(url).query.get("options")
+    parts = [*(own if isinstance(own, tuple) else [own] if own else []), timeouts]
+    options = " ".join(part for part in parts if part)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=wait,
+        connect_args={"connect_timeout": max(1, int(wait)), "options": options},
+    )
 
 
 def migrate(url: str) -> None:

@@ -1,17 +1,20 @@
-"""Idempotency-Key of POST /withdraw/initiate: the first request with a key decides which
-withdrawal it means, in the database, so API restarts and replicas agree.
+"""Idempotency-Keys, decided in the database so that API restarts and replicas agree: on
+POST /withdraw/initiate the first request with a key decides which withdrawal it means; on
+PUT /withdraw/finalize the first final answer is kept, so that a repeat gets it instead of
+submitting the OTP again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import Engine
+from sqlalchemy import CursorResult, Engine, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from withdraw_service.persistence.tables import IdempotencyKeyRow
+from withdraw_service.persistence.tables import FinalizeKeyRow, IdempotencyKeyRow
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,13 @@ class KeyedWithdrawal:
 
 class KeyReusedForAnotherRequest(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class FinalizeKey:
+    first_use: bool
+    answer: dict[str, Any] | None
+    """The first request's final answer, once it had one."""
 
 
 class IdempotencyRepository:
@@ -55,3 +65,44 @@ class IdempotencyRepository:
             if row.request_hash != request_hash:
                 raise KeyReusedForAnotherRequest(key)
             return KeyedWithdrawal(row.workflow_id, row.correlation_id, first_use=False)
+
+    def claim_finalize(self, user_id: str, key: str, workflow_id: str) -> FinalizeKey:
+        """This finalize key, new or seen before (with its answer if it had one). A key used
+        for another withdrawal is refused."""
+        try:
+            with self._sessions.begin() as session:
+                session.add(
+                    FinalizeKeyRow(
+                        user_id=user_id,
+                        key=key,
+                        workflow_id=workflow_id,
+                        answer=None,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+            return FinalizeKey(first_use=True, answer=None)
+        except IntegrityError:
+            pass
+        with self._sessions() as session:
+            row = session.get(FinalizeKeyRow, (user_id, key))
+            assert row is not None
+            if row.workflow_id != workflow_id:
+                raise KeyReusedForAnotherRequest(key)
+            return FinalizeKey(first_use=False, answer=row.answer)
+
+    def record_finalize(self, user_id: str, key: str, answer: dict[str, Any]) -> None:
+        """Keep the first final answer (a later one never replaces it)."""
+        with self._sessions.begin() as session:
+            row = session.get(FinalizeKeyRow, (user_id, key), with_for_update=True)
+            if row is not None and row.answer is None:
+                row.answer = answer
+
+    def purge(self, older_than: datetime) -> int:
+        """Forget keys first used before `older_than`; how many were removed. A key is a
+        promise for a client's retries, kept for days, not forever."""
+        removed = 0
+        for table in (IdempotencyKeyRow, FinalizeKeyRow):
+            with self._sessions.begin() as session:  # one table's trouble spares the other
+                result = session.execute(delete(table).where(table.created_at < older_than))
+                removed += int(cast(CursorResult[Any], result).rowcount)
+        return removed

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from withdraw_service.domain.outcomes import TaskKind, TaskState
 from withdraw_service.persistence.tables import NotificationRow, OperatorTaskRow, as_utc
 
 
@@ -22,10 +23,10 @@ class OperatorTask:
     id: str
     workflow_id: str
     correlation_id: str
-    kind: str
+    kind: TaskKind
     amount: Decimal
     reason: str
-    state: str
+    state: TaskState
     created_at: datetime
     resolved_at: datetime | None
     resolved_by: str | None
@@ -37,7 +38,7 @@ class OperationsRepository:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     def open_task(
-        self, workflow_id: str, correlation_id: str, kind: str, amount: Decimal, reason: str
+        self, workflow_id: str, correlation_id: str, kind: TaskKind, amount: Decimal, reason: str
     ) -> tuple[OperatorTask, bool]:
         """Open the task, or answer the one already open for this withdrawal and kind;
         the flag says whether this call opened it."""
@@ -51,7 +52,7 @@ class OperationsRepository:
                     kind=kind,
                     amount=amount,
                     reason=reason,
-                    state="OPEN",
+                    state=TaskState.OPEN,
                     created_at=datetime.now(UTC),
                 )
                 session.add(row)
@@ -61,7 +62,7 @@ class OperationsRepository:
         assert existing is not None
         return existing, created
 
-    def task_for(self, workflow_id: str, kind: str) -> OperatorTask | None:
+    def task_for(self, workflow_id: str, kind: TaskKind) -> OperatorTask | None:
         with self._sessions() as session:
             row = session.scalar(
                 select(OperatorTaskRow).where(
@@ -70,7 +71,7 @@ class OperationsRepository:
             )
             return _task(row) if row else None
 
-    def tasks(self, state: str | None = None) -> Sequence[OperatorTask]:
+    def tasks(self, state: TaskState | None = None) -> Sequence[OperatorTask]:
         with self._sessions() as session:
             query = select(OperatorTaskRow).order_by(OperatorTaskRow.created_at)
             if state:
@@ -82,7 +83,7 @@ class OperationsRepository:
         with self._sessions() as session:
             rows = session.execute(
                 select(OperatorTaskRow.kind, func.count(), func.min(OperatorTaskRow.created_at))
-                .where(OperatorTaskRow.state == "OPEN")
+                .where(OperatorTaskRow.state == TaskState.OPEN)
                 .group_by(OperatorTaskRow.kind)
             ).all()
             return {kind: (int(count), as_utc(oldest)) for kind, count, oldest in rows}
@@ -96,9 +97,9 @@ class OperationsRepository:
         """Mark an OPEN task handled by hand; None if it was not open."""
         with self._sessions.begin() as session:
             row = session.get(OperatorTaskRow, task_id, with_for_update=True)
-            if row is None or row.state != "OPEN":
+            if row is None or row.state != TaskState.OPEN:
                 return None
-            row.state = "RESOLVED"
+            row.state = TaskState.RESOLVED
             row.resolved_at = datetime.now(UTC)
             row.resolved_by = resolved_by
             row.note = note
@@ -134,10 +135,10 @@ def _task(row: OperatorTaskRow) -> OperatorTask:
         id=row.id,
         workflow_id=row.workflow_id,
         correlation_id=row.correlation_id,
-        kind=row.kind,
+        kind=TaskKind(row.kind),
         amount=row.amount,
         reason=row.reason,
-        state=row.state,
+        state=TaskState(row.state),
         created_at=as_utc(row.created_at),
         resolved_at=as_utc(row.resolved_at) if row.resolved_at else None,
         resolved_by=row.resolved_by,

@@ -16,6 +16,7 @@ from sqlalchemy import CursorResult, Engine, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from withdraw_service.domain.outcomes import CompensationStatus, TaskState
 from withdraw_service.domain.statuses import IN_FLIGHT, UNRESOLVED, WithdrawStatus
 from withdraw_service.domain.withdrawal import CompensationInfo, HistoryEntry, WithdrawState
 from withdraw_service.persistence.tables import (
@@ -96,14 +97,19 @@ class WithdrawalRepository:
             with self._sessions.begin() as session:
                 result = session.execute(
                     update(WithdrawalRow)
-                    .where(WithdrawalRow.workflow_id == workflow_id)
+                    # Only while in flight: a late attempt (its activity timed out, the
+                    # withdrawal ended meanwhile) must never claim the account again.
+                    .where(
+                        WithdrawalRow.workflow_id == workflow_id,
+                        WithdrawalRow.status.in_([s.value for s in IN_FLIGHT]),
+                    )
                     .values(active_account=dw_account_id, dw_account_id=dw_account_id)
                 )
                 claimed = cast(CursorResult[Any], result).rowcount
         except IntegrityError:
             raise AccountBusy(dw_account_id) from None
         if claimed != 1:
-            raise LookupError(f"withdrawal {workflow_id} is not saved yet; nothing to claim")
+            raise LookupError(f"withdrawal {workflow_id} is not saved yet or has ended")
 
     def has_unresolved(self, dw_account_id: str, since: datetime, other_than: str) -> bool:
         """Whether an earlier withdrawal of the account, created since `since`, ended with
@@ -118,21 +124,22 @@ class WithdrawalRepository:
                     WithdrawalRow.workflow_id != other_than,
                     WithdrawalRow.created_at >= as_utc(since),
                     WithdrawalRow.status.in_([s.value for s in UNRESOLVED]),
-                    OperatorTaskRow.state == "OPEN",
+                    OperatorTaskRow.state == TaskState.OPEN,
                 )
                 .limit(1)
             )
             return found is not None
 
-    def count_in_flight(self) -> dict[str, int]:
-        """How many withdrawals are in each not-yet-terminal status (the `status` index)."""
+    def in_flight_by_status(self) -> dict[str, tuple[int, datetime]]:
+        """Per not-yet-terminal status: how many withdrawals are in it, and when the one that
+        has been in it longest entered it (its last change; the `status` index)."""
         with self._sessions() as session:
             rows = session.execute(
-                select(WithdrawalRow.status, func.count())
+                select(WithdrawalRow.status, func.count(), func.min(WithdrawalRow.updated_at))
                 .where(WithdrawalRow.status.in_([s.value for s in IN_FLIGHT]))
                 .group_by(WithdrawalRow.status)
             ).all()
-            return {status: int(count) for status, count in rows}
+            return {status: (int(count), as_utc(oldest)) for status, count, oldest in rows}
 
     def get(self, workflow_id: str) -> WithdrawState | None:
         with self._sessions() as session:
@@ -197,7 +204,7 @@ class WithdrawalRepository:
             row.updated_at = now
             row.active_account = None
             row.compensation = CompensationInfo(
-                status="SUCCEEDED", attempts=attempts, task_id=task_id
+                status=CompensationStatus.SUCCEEDED, attempts=attempts, task_id=task_id
             ).model_dump(mode="json")
             session.add(
                 WithdrawalHistoryRow(
@@ -208,8 +215,8 @@ class WithdrawalRepository:
                 )
             )
             task = session.get(OperatorTaskRow, task_id, with_for_update=True)
-            if task is not None and task.state == "OPEN":
-                task.state = "RESOLVED"
+            if task is not None and task.state == TaskState.OPEN:
+                task.state = TaskState.RESOLVED
                 task.resolved_at = now
                 task.resolved_by = "system:retry"
                 task.note = "reversal retried by an operator and succeeded"

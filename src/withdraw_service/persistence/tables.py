@@ -106,3 +106,16 @@ class IdempotencyKeyRow(Base):
     workflow_id: Mapped[str] = mapped_column(String(64))
     correlation_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FinalizeKeyRow(Base):
+    """An Idempotency-Key of a finalize: its withdrawal, and the answer once it was final (a
+    state or a refusal, never the OTP)."""
+
+    __tablename__ = "finalize_keys"
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(64))
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 
+from withdraw_service.domain.outcomes import ProblemCode
 from withdraw_service.sim.config import SimConfig
 from withdraw_service.sim.routes_checker import checker_router
 from withdraw_service.sim.routes_control import control_router, problem
@@ -30,7 +31,7 @@ async def _validation_problem(request: Request, exc: Exception) -> Response:
         for error in errors
     ]
     detail = "; ".join(f"{item['field']}: {item['message']}" for item in found) or "invalid request"
-    return problem(422, "VALIDATION_ERROR", detail, errors=found)
+    return problem(422, ProblemCode.VALIDATION_ERROR, detail, errors=found)
 
 
 def create_sim_app(config: SimConfig) -> FastAPI:

@@ -86,7 +86,7 @@ class FaultMatch(BaseModel):
 
 
 class FaultSpec(BaseModel):
-    """The body of `POST /_sim/faults` (CONTRACT section 6)."""
+    """The body of `POST /_sim/faults` (docs/api.md)."""
 
     model_config = ConfigDict(extra="forbid")
 

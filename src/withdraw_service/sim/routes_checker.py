@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from withdraw_service.domain.outcomes import CheckerStatus, ProblemCode
 from withdraw_service.sim.calls import Answer, answer, error, is_mode, run_call
 from withdraw_service.sim.money import money_text
 from withdraw_service.sim.state import Fault, Transfer
@@ -25,11 +26,11 @@ def checker_router(store: SimStore) -> APIRouter:
             return error(404, "TRANSFER_NOT_FOUND", "transfer not found")
         status: str = transfer.status
         if is_mode(fault, "pending"):
-            status = "PENDING"
+            status = CheckerStatus.PENDING
         elif is_mode(fault, "fail"):
-            if transfer.status == "INITIATED":
-                transfer.status = "FAILED"
-            status = "FAILED"
+            if transfer.status == CheckerStatus.INITIATED:
+                transfer.status = CheckerStatus.FAILED
+            status = CheckerStatus.FAILED
         data = {
             "referenceNumber": transfer.reference_number,
             "correlationId": transfer.correlation_id,
@@ -63,7 +64,9 @@ def checker_router(store: SimStore) -> APIRouter:
 
         def decide(fault: Fault | None) -> Answer:
             if not correlation_id:
-                return error(400, "VALIDATION_ERROR", "query parameter correlationId is required")
+                return error(
+                    400, ProblemCode.VALIDATION_ERROR, "query parameter correlationId is required"
+                )
             return report(store.transfer_by_correlation(correlation_id), fault)
 
         return await run_call(store, target, decide)

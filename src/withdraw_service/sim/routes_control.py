@@ -1,4 +1,4 @@
-"""The fixed control surface under `/_sim` (CONTRACT section 6): reset, customers, the OTP
+"""The fixed control surface under `/_sim` (docs/api.md): reset, customers, the OTP
 inbox, faults and the ledger. Tests and operators drive the simulator through it; it is
 not a business call, so it is neither counted nor faulted. Its errors are problem details.
 """
@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from withdraw_service.domain.outcomes import ProblemCode
 from withdraw_service.sim.faults import FaultSpec, describe
 from withdraw_service.sim.money import money_text
 from withdraw_service.sim.state import SimUser, make_user
@@ -107,7 +108,7 @@ def control_router(store: SimStore) -> APIRouter:
         """The code the customer would have received for this authorisation."""
         code = store.state.otp_inbox.get(authorisation_id)
         if code is None:
-            return problem(404, "NOT_FOUND", "no OTP was sent for this authorisation")
+            return problem(404, ProblemCode.NOT_FOUND, "no OTP was sent for this authorisation")
         return {"otp": code}
 
     @router.post("/faults")

@@ -1,4 +1,4 @@
-"""The DriveWealth back-office stand-in (CONTRACT section 8), under `/drivewealth/back-office`.
+"""The DriveWealth back-office stand-in (docs/api.md), under `/drivewealth/back-office`.
 
 Imitates what the real API does for our client: client-credential tokens, redemptions with
 16+ character idempotency keys, redemption look-up and the money summary. Amounts in its
@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from withdraw_service.domain.outcomes import DwRedemptionStatus, UpstreamCode
 from withdraw_service.sim.calls import (
     Answer,
     Refusal,
@@ -108,7 +109,7 @@ def drivewealth_router(store: SimStore) -> APIRouter:
         if user is None:
             return error(404, "K001", "account not found")
         if is_mode(fault, "reject") or amount > user.cash_balance:
-            return error(422, "Y075", "amount above cash available")
+            return error(422, UpstreamCode.DW_AMOUNT_ABOVE_CASH, "amount above cash available")
         user.cash_balance = cents(user.cash_balance - amount)
         created = now()
         redemption = Redemption(
@@ -119,7 +120,7 @@ def drivewealth_router(store: SimStore) -> APIRouter:
             currency="USD",
             type=kind,
             note=note,
-            status="SUCCESSFUL",
+            status=DwRedemptionStatus.SUCCESSFUL.name,
             created=created,
         )
         store.state.redemptions[redemption.id] = redemption

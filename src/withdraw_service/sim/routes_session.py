@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from withdraw_service.domain.outcomes import UpstreamCode
 from withdraw_service.sim.calls import Answer, answer, error, is_mode, run_call
 from withdraw_service.sim.state import Fault
 from withdraw_service.sim.store import SimStore
@@ -25,7 +26,7 @@ def session_router(store: SimStore) -> APIRouter:
             if user is None:
                 return error(404, "USER_NOT_FOUND", f"user {user_id} not found")
             if is_mode(fault, "reject"):
-                return error(422, "ACCOUNT_BLOCKED", "the customer's account is blocked")
+                return error(422, UpstreamCode.ACCOUNT_BLOCKED, "the customer's account is blocked")
             return answer(
                 200,
                 {
@@ -52,7 +53,7 @@ def session_router(store: SimStore) -> APIRouter:
             if user is None:
                 return error(404, "CUSTOMER_NOT_FOUND", "customer not found")
             if is_mode(fault, "reject"):
-                return error(422, "ACCOUNT_BLOCKED", "the customer's account is blocked")
+                return error(422, UpstreamCode.ACCOUNT_BLOCKED, "the customer's account is blocked")
             return answer(
                 200,
                 {"pin": user.pin, "name": user.customer_name, "address": _address(user.pin)},

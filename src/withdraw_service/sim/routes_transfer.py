@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from withdraw_service.domain.outcomes import CheckerStatus, ProblemCode, UpstreamCode
 from withdraw_service.sim.calls import (
     Answer,
     Refusal,
@@ -40,7 +41,7 @@ def _key(request: Request) -> str:
 
 
 def _invalid(message: str) -> Refusal:
-    return Refusal(error(422, "VALIDATION_ERROR", message))
+    return Refusal(error(422, ProblemCode.VALIDATION_ERROR, message))
 
 
 def _body(payload: dict[str, Any] | None) -> dict[str, Any]:
@@ -87,7 +88,9 @@ def transfer_router(store: SimStore) -> APIRouter:
         if user_id not in store.state.users:
             return error(404, "USER_NOT_FOUND", f"user {user_id} not found")
         if is_mode(fault, "reject"):
-            return error(422, "INSUFFICIENT_FUNDS", "insufficient funds for this transfer")
+            return error(
+                422, UpstreamCode.INSUFFICIENT_FUNDS, "insufficient funds for this transfer"
+            )
         transfer = Transfer(
             authorisation_id=str(uuid.uuid4()),
             reference_number=new_reference(),
@@ -96,7 +99,7 @@ def transfer_router(store: SimStore) -> APIRouter:
             amount=amount,
             currency=currency,
             product_number=product_number,
-            status="INITIATED",
+            status=CheckerStatus.INITIATED,
             expiry_time=now() + timedelta(seconds=config.otp_ttl_seconds),
         )
         store.state.transfers[transfer.authorisation_id] = transfer
@@ -117,29 +120,31 @@ def transfer_router(store: SimStore) -> APIRouter:
         transfer = store.state.transfers.get(authorisation_id)
         if transfer is None:
             return error(404, "AUTHORISATION_NOT_FOUND", "unknown authorisation")
-        if transfer.status == "SUCCESS":
-            return _outcome(transfer, success=True, status_text="SUCCESS")
-        if transfer.status != "INITIATED":
+        if transfer.status == CheckerStatus.SUCCESS:
+            return _outcome(transfer, success=True, status_text=CheckerStatus.SUCCESS)
+        if transfer.status != CheckerStatus.INITIATED:
             return error(409, "TRANSFER_NOT_PENDING", f"the transfer is {transfer.status}")
         if now() > transfer.expiry_time:
-            transfer.status = "FAILED"
-            return error(410, "AUTHORISATION_EXPIRED", "the authorisation has expired")
+            transfer.status = CheckerStatus.FAILED
+            return error(410, UpstreamCode.AUTHORISATION_EXPIRED, "the authorisation has expired")
         expected = store.state.otp_inbox.get(authorisation_id, "")
         if not secrets.compare_digest(str(otp_code).encode(), expected.encode()):
             transfer.wrong_otps += 1
             remaining = config.otp_max_attempts - transfer.wrong_otps
             if remaining <= 0:
-                transfer.status = "FAILED"
-                return error(410, "AUTHORISATION_EXPIRED", "too many wrong OTP codes")
-            return error(422, "OTP_INVALID", "the OTP code is wrong", attemptsRemaining=remaining)
+                transfer.status = CheckerStatus.FAILED
+                return error(410, UpstreamCode.AUTHORISATION_EXPIRED, "too many wrong OTP codes")
+            return error(
+                422, UpstreamCode.OTP_INVALID, "the OTP code is wrong", attemptsRemaining=remaining
+            )
         if is_mode(fault, "reject"):
-            transfer.status = "FAILED"
-            return error(422, "TRANSFER_REJECTED", "the bank rejected the transfer")
+            transfer.status = CheckerStatus.FAILED
+            return error(422, UpstreamCode.TRANSFER_REJECTED, "the bank rejected the transfer")
         if is_mode(fault, "fail"):
-            transfer.status = "FAILED"
-            return _outcome(transfer, success=False, status_text="FAILED")
-        transfer.status = "SUCCESS"
-        return _outcome(transfer, success=True, status_text="SUCCESS")
+            transfer.status = CheckerStatus.FAILED
+            return _outcome(transfer, success=False, status_text=CheckerStatus.FAILED)
+        transfer.status = CheckerStatus.SUCCESS
+        return _outcome(transfer, success=True, status_text=CheckerStatus.SUCCESS)
 
     def reverse_now(payload: dict[str, Any], header_cid: str | None, fault: Fault | None) -> Answer:
         try:
@@ -152,22 +157,24 @@ def transfer_router(store: SimStore) -> APIRouter:
         transfer = store.transfer_by_reference(reference_number)
         if transfer is None:
             return error(404, "TRANSFER_NOT_FOUND", f"transfer {reference_number} not found")
-        if transfer.status == "REVERSED":
-            return _outcome(transfer, success=True, status_text="REVERSED")
-        if transfer.status != "SUCCESS":
+        if transfer.status == CheckerStatus.REVERSED:
+            return _outcome(transfer, success=True, status_text=CheckerStatus.REVERSED)
+        if transfer.status != CheckerStatus.SUCCESS:
             return error(409, "NOT_REVERSIBLE", f"a {transfer.status} transfer cannot be reversed")
         reversal = Reversal(
             reference_number=reference_number,
             correlation_id=correlation_id or transfer.correlation_id,
             amount=transfer.amount,
-            status="SUCCESS",
+            status=CheckerStatus.SUCCESS,
         )
         if is_mode(fault, "reject"):
-            store.state.reversals.append(reversal.model_copy(update={"status": "FAILED"}))
+            store.state.reversals.append(
+                reversal.model_copy(update={"status": CheckerStatus.FAILED})
+            )
             return error(422, "REVERSAL_REJECTED", "the bank refused the reversal")
         store.state.reversals.append(reversal)
-        transfer.status = "REVERSED"
-        return _outcome(transfer, success=True, status_text="REVERSED")
+        transfer.status = CheckerStatus.REVERSED
+        return _outcome(transfer, success=True, status_text=CheckerStatus.REVERSED)
 
     @router.post("/initiate")
     async def initiate(request: Request) -> Response:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from withdraw_service.domain.outcomes import CheckerStatus
 from withdraw_service.sim.money import cents
 
-TransferStatus = Literal["INITIATED", "SUCCESS", "FAILED", "REVERSED"]
+TransferStatus = CheckerStatus
 """What the ledger stores; PENDING is only ever an answer of the checker under a fault."""
 
 
@@ -53,7 +53,7 @@ class Reversal(BaseModel):
     reference_number: str
     correlation_id: str | None
     amount: Decimal
-    status: Literal["SUCCESS", "FAILED"]
+    status: CheckerStatus  # SUCCESS or FAILED
 
 
 class Redemption(BaseModel):

@@ -25,10 +25,21 @@ with workflow.unsafe.imports_passed_through():
         VerifyTransferStatusInput,
         VerifyTransferStatusResult,
     )
-    from withdraw_service.activities.operations import COMPENSATION_FAILED, OperationsActivities
+    from withdraw_service.activities.operations import OperationsActivities
     from withdraw_service.activities.withdraw import WithdrawActivities
-    from withdraw_service.domain.policies import RetryPolicies
-    from withdraw_service.workflows.common import attempts_made, error_message, run_activity
+    from withdraw_service.domain.outcomes import (
+        CheckerStatus,
+        FailureCode,
+        NotificationKind,
+        TaskKind,
+    )
+    from withdraw_service.domain.policies import ActivityName, RetryPolicies
+    from withdraw_service.workflows.activity_calls import (
+        UNTIL_DONE,
+        attempts_made,
+        error_message,
+        run_activity,
+    )
 
 COMPENSATION_WORKFLOW_NAME = "CompensationWorkflow"
 
@@ -39,7 +50,7 @@ class CompensationInput(BaseModel):
     user_id: str
     amount: Decimal
     reference_number: str
-    failure_code: str
+    failure_code: FailureCode
     reason: str
     idempotency_key: str
     policies: RetryPolicies
@@ -66,7 +77,6 @@ class CompensationWorkflow:
         try:
             reversed_: RollbackTransferResult = await run_activity(
                 policies,
-                "rollbackTransfer",
                 WithdrawActivities.rollback_transfer,
                 RollbackTransferInput(
                     reference_number=request.reference_number,
@@ -76,7 +86,7 @@ class CompensationWorkflow:
                 ),
             )
         except ActivityError as err:
-            maximum = policies.of("rollbackTransfer").retry_policy.maximum_attempts
+            maximum = policies.of(ActivityName.ROLLBACK_TRANSFER).retry_policy.maximum_attempts
             attempts = attempts_made(err, maximum)
             if request.retry_of_task is not None:  # the operator's task stays open
                 return CompensationResult(
@@ -89,27 +99,27 @@ class CompensationWorkflow:
         if request.retry_of_task is not None:
             await run_activity(
                 policies,
-                "markCompensated",
                 OperationsActivities.mark_compensated,
                 MarkCompensatedInput(
                     workflow_id=request.workflow_id,
                     task_id=request.retry_of_task,
                     attempts=reversed_.attempts,
                 ),
+                attempts=UNTIL_DONE,
             )
         await run_activity(
             policies,
-            "notifyCustomer",
             OperationsActivities.notify_customer,
             NotifyCustomerInput(
                 workflow_id=request.workflow_id,
                 user_id=request.user_id,
-                kind="WITHDRAW_COMPENSATED",
+                kind=NotificationKind.WITHDRAW_COMPENSATED,
                 message=(
                     f"Your withdrawal of USD {request.amount:.2f} could not be completed "
                     "and the bank transfer was reversed."
                 ),
             ),
+            attempts=UNTIL_DONE,
         )
         return CompensationResult(succeeded=True, attempts=reversed_.attempts)
 
@@ -121,7 +131,6 @@ class CompensationWorkflow:
         try:
             report: VerifyTransferStatusResult = await run_activity(
                 request.policies,
-                "verifyTransferStatus",
                 WithdrawActivities.verify_transfer_status,
                 VerifyTransferStatusInput(reference_number=request.reference_number),
             )
@@ -132,17 +141,17 @@ class CompensationWorkflow:
                 task_id=request.retry_of_task,
                 reason=error_message(err),
             )
-        if report.status == "REVERSED":
+        if report.status == CheckerStatus.REVERSED:
             await run_activity(
                 request.policies,
-                "markCompensated",
                 OperationsActivities.mark_compensated,
                 MarkCompensatedInput(
                     workflow_id=request.workflow_id, task_id=request.retry_of_task, attempts=0
                 ),
+                attempts=UNTIL_DONE,
             )
             return CompensationResult(succeeded=True, attempts=0)
-        if report.status != "SUCCESS":
+        if report.status != CheckerStatus.SUCCESS:
             return CompensationResult(
                 succeeded=False,
                 attempts=0,
@@ -156,15 +165,15 @@ class CompensationWorkflow:
     ) -> CompensationResult:
         task: OperatorTaskResult = await run_activity(
             request.policies,
-            "openOperatorTask",
             OperationsActivities.open_operator_task,
             OpenOperatorTaskInput(
                 workflow_id=request.workflow_id,
                 correlation_id=request.correlation_id,
-                kind=COMPENSATION_FAILED,
+                kind=TaskKind.COMPENSATION_FAILED,
                 amount=request.amount,
                 reason=f"reversal of {request.reference_number} failed: {why}",
             ),
+            attempts=UNTIL_DONE,
         )
         workflow.logger.critical(
             "CRITICAL manual compensation required: workflowId=%s correlationId=%s task=%s",

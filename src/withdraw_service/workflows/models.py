@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from enum import StrEnum
 
 from pydantic import BaseModel, Field
 from temporalio.common import SearchAttributeKey
 
+from withdraw_service.domain.outcomes import OtpVerdict
 from withdraw_service.domain.policies import RetryPolicies
 from withdraw_service.domain.withdrawal import WithdrawState
 
@@ -34,12 +34,6 @@ class WithdrawInput(BaseModel):
 class OtpSubmission(BaseModel):
     otp_code: str
     sima_stan: str | None = None
-
-
-class OtpVerdict(StrEnum):
-    ACCEPTED = "ACCEPTED"
-    INVALID = "INVALID"
-    EXPIRED = "EXPIRED"
 
 
 class OtpResult(BaseModel):

@@ -13,7 +13,8 @@ url = context.config.attributes.get("database_url") or context.config.get_main_o
 if not url:
     raise RuntimeError("no database URL: call withdraw_service.persistence.db.migrate(url)")
 
-engine = make_engine(url)
+# No lock or statement timeout: a schema change may rightly take long (an index build).
+engine = make_engine(url, pool_size=1, lock_timeout_seconds=None)
 with engine.connect() as connection:
     context.configure(
         connection=connection,

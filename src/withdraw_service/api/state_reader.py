@@ -1,0 +1,107 @@
+"""Reading a withdrawal's state for the API: from its running workflow while a worker answers,
+else from the database, which holds every status the workflow has shown.
+
+Every Temporal call here has an RPC timeout, and every failure of one falls back to the
+database, so a status call answers within a few seconds whether or not a worker or the server
+is up. What neither source can tell is a 503 `TEMPORARILY_UNAVAILABLE`, never a 404 to the
+withdrawal's owner: a workflow id the API has handed out always exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import Enum
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from withdraw_service.domain import errors
+from withdraw_service.domain.withdrawal import WithdrawState
+from withdraw_service.logs import bind_log_context
+from withdraw_service.persistence.repository import WithdrawalRepository
+from withdraw_service.workflows.models import USER_ID, WORKFLOW_ID_PREFIX
+from withdraw_service.workflows.withdraw import WithdrawWorkflow
+
+# Long enough for a worker that is up to answer a query, short enough that a status call with
+# no worker (or no server) still answers within the API's wait.
+RPC_TIMEOUT = timedelta(seconds=2)
+T = TypeVar("T")
+
+
+class Presence(Enum):
+    RUNNING = "running"  # Temporal runs it (its state came from the query, or could not)
+    CLOSED = "closed"  # Temporal knows it has ended
+    ABSENT = "absent"  # Temporal does not know it (never started, or past retention)
+    UNKNOWN = "unknown"  # Temporal could not be asked
+
+
+@dataclass(frozen=True)
+class LiveLook:
+    state: WithdrawState | None
+    presence: Presence
+    owner: str | None = None  # the UserId search attribute, when Temporal answered
+
+
+class StateReader:
+    def __init__(self, client: Client, repository: WithdrawalRepository) -> None:
+        self._client = client
+        self._repository = repository
+
+    async def status(self, workflow_id: str, user_id: str | None) -> WithdrawState:
+        """The current state; NotFound unless it exists and (if given) belongs to `user_id`."""
+        if not workflow_id.startswith(WORKFLOW_ID_PREFIX) or len(workflow_id) > 64:
+            raise errors.WithdrawalNotFound("no such withdrawal")
+        look = await self.live(workflow_id)
+        state = look.state or await self.stored(workflow_id)
+        if state is None:
+            foreign = user_id is not None and look.owner is not None and look.owner != user_id
+            if look.presence in (Presence.ABSENT, Presence.CLOSED) or foreign:
+                raise errors.WithdrawalNotFound("no such withdrawal")
+            # Started (or maybe started) but not yet saved, and no worker to ask: wait.
+            raise errors.TemporarilyUnavailable("the withdrawal's state cannot be read yet")
+        if user_id is not None and state.user_id != user_id:
+            raise errors.WithdrawalNotFound("no such withdrawal")
+        bind_log_context(correlation_id=state.correlation_id)
+        return state
+
+    async def stored(self, workflow_id: str) -> WithdrawState | None:
+        try:
+            return await asyncio.to_thread(self._repository.get, workflow_id)
+        except (DBAPIError, PoolTimeoutError):
+            raise errors.TemporarilyUnavailable("the database did not answer") from None
+
+    async def live(self, workflow_id: str) -> LiveLook:
+        """The running workflow's own answer, or why there is none. Never raises."""
+        handle = self._client.get_workflow_handle(workflow_id)
+        try:
+            description = await _bounded(handle.describe(rpc_timeout=RPC_TIMEOUT))
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return LiveLook(None, Presence.ABSENT)
+            return LiveLook(None, Presence.UNKNOWN)
+        except Exception:  # a closed connection, a codec error: not an answer
+            return LiveLook(None, Presence.UNKNOWN)
+        owner = description.typed_search_attributes.get(USER_ID)
+        if description.raw_description.workflow_execution_info.status != (
+            WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+        ):
+            return LiveLook(None, Presence.CLOSED, owner)
+        try:
+            state: WithdrawState = await _bounded(
+                handle.query(WithdrawWorkflow.get_state, rpc_timeout=RPC_TIMEOUT)
+            )
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError, TimeoutError):
+            return LiveLook(None, Presence.RUNNING, owner)
+        return LiveLook(state, Presence.RUNNING, owner)
+
+
+async def _bounded(call: Awaitable[T]) -> T:
+    """The RPC timeout, enforced here too: a connection that never answers must not hang."""
+    return await asyncio.wait_for(call, RPC_TIMEOUT.total_seconds() + 1)

@@ -1,0 +1,128 @@
+"""How workflows call activities: typed, with the timeout and retry policy of the activity's own
+registered name, and how they read an activity's failure. Deterministic, sandbox-safe.
+
+    result = await run_activity(policies, WithdrawActivities.finalize_transfer, request)
+    # result: FinalizeTransferResult; the policy is the file's `finalizeTransfer` entry
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar, overload
+
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+
+with workflow.unsafe.imports_passed_through():
+    from withdraw_service.domain.policies import (
+        NEVER_RETRIED,
+        ActivityName,
+        RetryPolicies,
+        RetryPolicySpec,
+    )
+
+# maximum_attempts 0: retried until it succeeds, with the policy's backoff (capped by its
+# maximumInterval). For bookkeeping that must happen whatever the outage (saveToDb, an operator
+# task, a notification): the server retries, so the history does not grow meanwhile.
+UNTIL_DONE = 0
+
+ArgT = TypeVar("ArgT")
+ResultT = TypeVar("ResultT")
+
+
+@overload
+async def run_activity(
+    policies: RetryPolicies,
+    method: Callable[[Any], Awaitable[ResultT]],
+    *,
+    attempts: int | None = None,
+) -> ResultT: ...
+
+
+@overload
+async def run_activity(
+    policies: RetryPolicies,
+    method: Callable[[Any, ArgT], Awaitable[ResultT]],
+    arg: ArgT,
+    *,
+    attempts: int | None = None,
+) -> ResultT: ...
+
+
+async def run_activity(
+    policies: RetryPolicies,
+    method: Callable[..., Awaitable[Any]],
+    arg: Any = None,
+    *,
+    attempts: int | None = None,
+) -> Any:
+    """Run an activity method with the policy configured for its registered name;
+    `attempts` overrides the policy's count."""
+    name = activity._Definition.must_from_callable(method).name
+    assert name is not None, "activities here are never dynamic"
+    args = () if arg is None else (arg,)
+    return await workflow.execute_activity_method(
+        method, *args, **activity_options(policies, name, attempts)
+    )
+
+
+async def run_activity_by_name(policies: RetryPolicies, name: ActivityName, arg: Any) -> Any:
+    """Untyped, by name: only for replaying old branches whose result type has changed since."""
+    return await workflow.execute_activity(
+        name.value, args=(arg,), **activity_options(policies, name, None)
+    )
+
+
+def activity_options(policies: RetryPolicies, name: str, attempts: int | None) -> dict[str, Any]:
+    policy = policies.of(name)
+    retry = retry_policy(policy.retry_policy)
+    if attempts is not None:
+        retry.maximum_attempts = attempts
+    listed = list(retry.non_retryable_error_types or ())
+    final = NEVER_RETRIED.get(ActivityName(name), frozenset())
+    retry.non_retryable_error_types = [*listed, *sorted(final - set(listed))]
+    return {"start_to_close_timeout": policy.start_to_close_timeout, "retry_policy": retry}
+
+
+def retry_policy(spec: RetryPolicySpec) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=spec.initial_interval,
+        backoff_coefficient=spec.backoff_coefficient,
+        maximum_interval=spec.maximum_interval,
+        maximum_attempts=spec.maximum_attempts,
+        non_retryable_error_types=list(spec.non_retryable_error_types),
+    )
+
+
+async def wait_until(condition: Callable[[], bool], within: timedelta) -> bool:
+    """True when the condition came true, False when `within` passed first."""
+    try:
+        await workflow.wait_condition(condition, timeout=within)
+    except TimeoutError:
+        return False
+    return True
+
+
+def error_type(err: ActivityError) -> str | None:
+    cause = err.cause
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def error_message(err: ActivityError) -> str:
+    cause = err.cause
+    return str(cause.message if isinstance(cause, ApplicationError) else cause or err)
+
+
+def attempts_made(err: ActivityError, maximum: int) -> int:
+    """How often a failed activity ran: what it said in its error's details, else the
+    policy's maximum when that is why it stopped, else once (refused outright)."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.details:
+        first = cause.details[0]
+        if isinstance(first, dict) and isinstance(first.get("attempt"), int):
+            return int(first["attempt"])
+    if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+        return maximum
+    return 1

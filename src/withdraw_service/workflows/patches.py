@@ -1,0 +1,13 @@
+"""`workflow.patched` ids: one per change made to a workflow after histories were recorded.
+
+Each id is remembered on its own, so a history from before a change replays the old branch at
+every site of that change. Never reuse or rename one; `tests/histories/` replays them all.
+"""
+
+SAGA_V2 = "saga-v2"  # compensation as a child workflow
+SECOND_LOOK = "redemption-second-look"  # ask DriveWealth again before compensating on a guess
+REVIEW_TASK = "review-task"  # an unresolved transfer opens an operator task
+FINALIZE_RESEND = "finalize-resend"  # the Transfer Checker says INITIATED: finalize again
+# An execution never fails: a compensation that cannot run, or any unexpected failure, ends the
+# withdrawal MANUAL_* with an operator task instead.
+NEVER_FAIL = "never-fail"

@@ -1,0 +1,97 @@
+"""The operator desk's retry of a failed reversal, with the Temporal client faked: what it
+starts, and with which reversal key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.unit.conftest import RETRY_POLICIES, MakeState
+from withdraw_service.api.gateway import GatewayConfig
+from withdraw_service.api.operators import OperatorDesk
+from withdraw_service.bootstrap import load_policies
+from withdraw_service.domain import errors
+from withdraw_service.domain.outcomes import FailureCode, TaskKind
+from withdraw_service.domain.statuses import WithdrawStatus as S
+from withdraw_service.persistence.operations import OperationsRepository
+from withdraw_service.persistence.repository import WithdrawalRepository
+from withdraw_service.workflows.compensation import CompensationInput
+
+WF = "WITHDRAW-00000000-0000-0000-0000-0000000000aa"
+
+
+@dataclass
+class _Handle:
+    async def result(self) -> None:
+        return None
+
+
+@dataclass
+class FakeClient:
+    started: list[tuple[CompensationInput, dict[str, Any]]] = field(default_factory=list)
+
+    async def start_workflow(self, _run: Any, request: CompensationInput, **options: Any) -> Any:
+        self.started.append((request, options))
+        return _Handle()
+
+
+def _desk(client: FakeClient, repository: WithdrawalRepository) -> OperatorDesk:
+    config = GatewayConfig(
+        task_queue="tq",
+        wait_seconds=1.0,
+        otp_timeout_seconds=300,
+        otp_max_attempts=3,
+        execution_timeout=timedelta(days=7),
+        policies=load_policies(RETRY_POLICIES),
+    )
+    return OperatorDesk(client, repository, OperationsRepository(repository.engine), config)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def failed_reversal(repository: WithdrawalRepository, make_state: MakeState) -> str:
+    repository.save(
+        make_state(
+            WF,
+            statuses=[S.INITIATED, S.AWAITING_OTP, S.COMPENSATING, S.MANUAL_COMPENSATION_REQUIRED],
+            transfer_reference_number="TRF0001",
+            failure_code=FailureCode.DW_REDEMPTION_FAILED,
+        )
+    )
+    task, _ = OperationsRepository(repository.engine).open_task(
+        WF, f"cid-{WF}", TaskKind.COMPENSATION_FAILED, Decimal("150.00"), "reversal failed"
+    )
+    return task.id
+
+
+async def test_every_retry_of_a_task_sends_the_same_reversal_key(
+    repository: WithdrawalRepository, failed_reversal: str
+) -> None:
+    client = FakeClient()
+    desk = _desk(client, repository)
+    await desk.retry(failed_reversal)
+    await desk.retry(failed_reversal)
+    keys = {request.idempotency_key for request, _ in client.started}
+    assert len(client.started) == 2
+    assert keys == {f"cid-{WF}:reverse:task-{failed_reversal}"}
+    # ...and never the withdrawal's own reversal key, which its saga already used.
+    assert f"cid-{WF}:reverse" not in keys
+    assert {options["id"] for _, options in client.started} == {
+        f"{WF}-compensation-retry-{failed_reversal}"
+    }
+
+
+async def test_a_task_of_another_kind_is_not_retried(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    repository.save(make_state(WF, statuses=[S.INITIATED, S.MANUAL_REVIEW_REQUIRED]))
+    task, _ = OperationsRepository(repository.engine).open_task(
+        WF, f"cid-{WF}", TaskKind.TRANSFER_UNRESOLVED, Decimal("150.00"), "unknown"
+    )
+    client = FakeClient()
+    with pytest.raises(errors.InvalidState):
+        await _desk(client, repository).retry(task.id)
+    assert client.started == []
