@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Engine, delete
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,9 @@ class KeyedWithdrawal:
     workflow_id: str
     correlation_id: str
     first_use: bool
+
+
+KeyRow = TypeVar("KeyRow", IdempotencyKeyRow, FinalizeKeyRow)
 
 
 class KeyReusedForAnotherRequest(Exception):
@@ -44,51 +47,53 @@ class IdempotencyRepository:
     ) -> KeyedWithdrawal:
         """The withdrawal this key stands for: the proposed one if the key is new, else the
         one it started first. The same key with another request is refused."""
-        try:
-            with self._sessions.begin() as session:
-                session.add(
-                    IdempotencyKeyRow(
-                        user_id=user_id,
-                        key=key,
-                        request_hash=request_hash,
-                        workflow_id=workflow_id,
-                        correlation_id=correlation_id,
-                        created_at=datetime.now(UTC),
-                    )
-                )
+        existing = self._first_or_existing(
+            IdempotencyKeyRow(
+                user_id=user_id,
+                key=key,
+                request_hash=request_hash,
+                workflow_id=workflow_id,
+                correlation_id=correlation_id,
+                created_at=datetime.now(UTC),
+            )
+        )
+        if existing is None:
             return KeyedWithdrawal(workflow_id, correlation_id, first_use=True)
-        except IntegrityError:
-            pass
-        with self._sessions() as session:
-            row = session.get(IdempotencyKeyRow, (user_id, key))
-            assert row is not None
-            if row.request_hash != request_hash:
-                raise KeyReusedForAnotherRequest(key)
-            return KeyedWithdrawal(row.workflow_id, row.correlation_id, first_use=False)
+        if existing.request_hash != request_hash:
+            raise KeyReusedForAnotherRequest(key)
+        return KeyedWithdrawal(existing.workflow_id, existing.correlation_id, first_use=False)
 
     def claim_finalize(self, user_id: str, key: str, workflow_id: str) -> FinalizeKey:
         """This finalize key, new or seen before (with its answer if it had one). A key used
         for another withdrawal is refused."""
+        existing = self._first_or_existing(
+            FinalizeKeyRow(
+                user_id=user_id,
+                key=key,
+                workflow_id=workflow_id,
+                answer=None,
+                created_at=datetime.now(UTC),
+            )
+        )
+        if existing is None:
+            return FinalizeKey(first_use=True, answer=None)
+        if existing.workflow_id != workflow_id:
+            raise KeyReusedForAnotherRequest(key)
+        return FinalizeKey(first_use=False, answer=existing.answer)
+
+    def _first_or_existing(self, row: KeyRow) -> KeyRow | None:
+        """Store `row`; None when it went in, else the row already stored under its key (the
+        primary key decides, so concurrent first uses cannot both win)."""
         try:
             with self._sessions.begin() as session:
-                session.add(
-                    FinalizeKeyRow(
-                        user_id=user_id,
-                        key=key,
-                        workflow_id=workflow_id,
-                        answer=None,
-                        created_at=datetime.now(UTC),
-                    )
-                )
-            return FinalizeKey(first_use=True, answer=None)
+                session.add(row)
+            return None
         except IntegrityError:
             pass
         with self._sessions() as session:
-            row = session.get(FinalizeKeyRow, (user_id, key))
-            assert row is not None
-            if row.workflow_id != workflow_id:
-                raise KeyReusedForAnotherRequest(key)
-            return FinalizeKey(first_use=False, answer=row.answer)
+            existing = session.get(type(row), (row.user_id, row.key))
+            assert existing is not None
+            return existing
 
     def record_finalize(self, user_id: str, key: str, answer: dict[str, Any]) -> None:
         """Keep the first final answer (a later one never replaces it)."""
