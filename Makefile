@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint test-unit test-workflow test-integration test-e2e setup clean promtool docs
+.PHONY: run test lint test-unit test-workflow test-integration test-e2e setup clean promtool docs chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ test-integration: $(STAMP)
 	$(BIN)/pytest -m integration
 test-e2e: $(STAMP)
 	$(BIN)/pytest -m e2e
+
+## make chaos: the full chaos run (docs/chaos.md): 1,000 withdrawals on a production-shaped stack
+## while workers, the Temporal server, an API process and the database are broken. SEED=n replays.
+CHAOS_ARGS ?= --n 1000 --concurrency 24
+chaos: $(STAMP)
+	$(BIN)/withdraw-service chaos $(CHAOS_ARGS) $(if $(SEED),--seed $(SEED)) --report .data/chaos-report.json
 
 ## make docs: docs/openapi.json generated from the app (tests/unit/test_docs.py checks it is current)
 docs: $(STAMP)

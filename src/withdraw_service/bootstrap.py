@@ -20,7 +20,7 @@ from temporalio.common import HeaderCodecBehavior
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from withdraw_service.activities.deadline import CallDeadlineInterceptor, check_policies
 from withdraw_service.activities.operations import OperationsActivities
@@ -171,9 +171,11 @@ def build_worker(
     task_queue: str,
     activities: Sequence[Callable[..., Any]],
     settings: Settings | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """The worker of both workflows with the given activities (the real ones, or a test's
-    fakes registered under the same names), as production runs it; tuned by `settings`."""
+    fakes registered under the same names), as production runs it; tuned by `settings`.
+    `interceptors` run inside ours (a test's fault injection)."""
     tuning: dict[str, Any] = {}
     if settings is not None:
         tuning = {
@@ -190,6 +192,7 @@ def build_worker(
         interceptors=[
             LogContextInterceptor(),  # workflowId/correlationId on activity logs
             CallDeadlineInterceptor(),  # no external call outlives its activity attempt
+            *interceptors,
         ],
     )
 
@@ -204,9 +207,11 @@ class WorkerParts:
     activities: WithdrawActivities
     operations_activities: OperationsActivities
 
-    def worker(self, client: Client, task_queue: str) -> Worker:
+    def worker(
+        self, client: Client, task_queue: str, interceptors: Sequence[Interceptor] = ()
+    ) -> Worker:
         activities = [*self.activities.all(), *self.operations_activities.all()]
-        return build_worker(client, task_queue, activities, self.settings)
+        return build_worker(client, task_queue, activities, self.settings, interceptors)
 
 
 @asynccontextmanager

@@ -174,6 +174,13 @@ def sim(
     state_file: Annotated[
         Path | None, typer.Option(help="default: DATA_DIR/sim-state.json")
     ] = None,
+    in_memory: Annotated[
+        bool,
+        typer.Option(
+            help="keep the state in memory only: faster under load (the chaos run), "
+            "lost when the simulators stop"
+        ),
+    ] = False,
 ) -> None:
     """The simulated external services (Session, Flex, Transfer, Checker, DriveWealth)."""
 
@@ -182,7 +189,7 @@ def sim(
 
     settings = load_settings(sim_host=host, sim_port=port, data_dir=data_dir)
     config = SimConfig(
-        state_file=state_file or settings.data_dir / "sim-state.json",
+        state_file=None if in_memory else state_file or settings.data_dir / "sim-state.json",
         dw_client_id=settings.dw_client_id,
         dw_client_secret=settings.dw_client_secret.get_secret_value(),
         dw_app_key=settings.dw_app_key.get_secret_value(),
@@ -272,6 +279,80 @@ def openapi(
         typer.echo(document, nl=False)
     else:
         out.write_text(document, encoding="utf-8")
+
+
+@app.command()
+def chaos(
+    n: Annotated[int, typer.Option("--n", min=1, help="withdrawals to drive")] = 1000,
+    concurrency: Annotated[int, typer.Option(min=1, help="customers at once")] = 24,
+    seed: Annotated[int | None, typer.Option(help="replays a run; default: a new one")] = None,
+    worker_kills: Annotated[int, typer.Option(help="kill -9 of a worker")] = 10,
+    rollouts: Annotated[int, typer.Option(help="SIGTERM of a worker, then a restart")] = 2,
+    server_restarts: Annotated[int, typer.Option(help="kill -9 of the Temporal server")] = 2,
+    api_kills: Annotated[int, typer.Option(help="kill -9 of an API process")] = 1,
+    db_outages: Annotated[int, typer.Option(help="PostgreSQL cut at the proxy")] = 1,
+    outage_seconds: Annotated[float, typer.Option(help="how long each outage lasts")] = 30.0,
+    otp_seconds: Annotated[
+        int, typer.Option(min=10, help="the OTP window; keep it longer than an outage")
+    ] = 90,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 2,
+    apis: Annotated[int, typer.Option(min=1, help="API processes")] = 2,
+    postgres: Annotated[
+        str, typer.Option(help="PostgreSQL to create the run's database in")
+    ] = "postgresql://postgres@127.0.0.1:5432/postgres",
+    data_dir: DataDir = None,
+    retry_policies: Annotated[Path | None, typer.Option(help="the shipped policies")] = None,
+    report: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
+    keep: Annotated[bool, typer.Option(help="keep the run's logs even when it passes")] = False,
+) -> None:
+    """Drive N withdrawals through a production-shaped stack while killing its processes and
+    cutting its database; judge every cent. Exit status 1 on any violation (docs/chaos.md)."""
+    import random
+
+    from rich.console import Console
+
+    from withdraw_service.chaos.plan import Counts
+    from withdraw_service.chaos.run import ChaosConfig, run_chaos, verdict_table
+
+    settings = load_settings(data_dir=data_dir, retry_policies=retry_policies)
+    config = ChaosConfig(
+        n=n,
+        concurrency=concurrency,
+        seed=seed if seed is not None else random.SystemRandom().randrange(1, 10**6),
+        counts=Counts(
+            worker_kills=worker_kills,
+            rollouts=rollouts,
+            server_restarts=server_restarts,
+            api_kills=api_kills,
+            db_outages=db_outages,
+            outage_seconds=outage_seconds,
+        ),
+        data_dir=settings.data_dir.resolve(),
+        postgres=postgres,
+        policies=settings.retry_policies.resolve(),
+        workers=workers,
+        apis=apis,
+        otp_seconds=otp_seconds,
+        report=report,
+        keep=keep,
+    )
+    console = Console()
+    if not console.is_terminal:  # a log or CI: wide enough for the verdict table
+        console = Console(width=150)
+    outcome = asyncio.run(run_chaos(config, console))
+    console.print(verdict_table(outcome))
+    console.print(
+        f"HTTP answers {outcome.http_statuses}, connection errors {outcome.connection_errors}, "
+        f"executions {outcome.executions}, {outcome.seconds:g}s"
+    )
+    for violation in outcome.violations[:50]:
+        console.print(f"[red]violation[/] {violation}")
+    if outcome.violations:
+        console.print(
+            f"[red bold]{len(outcome.violations)} violation(s)[/]; replay: --seed {config.seed}"
+        )
+        raise typer.Exit(1)
+    console.print(f"[green bold]no violation[/] (seed {config.seed})")
 
 
 @app.command()

@@ -67,8 +67,9 @@ def temporal_server_args(settings: Settings) -> list[str]:
 
 
 def child_env(settings: Settings) -> dict[str, str]:
-    """The settings as `WITHDRAW_*` variables, so every child sees exactly what we resolved."""
-    env = dict(os.environ)
+    """The settings as `WITHDRAW_*` variables, so every child sees exactly what we resolved
+    (and nothing else of that prefix from our own environment)."""
+    env = _without_settings()
     for name, value in settings.model_dump(mode="json").items():
         if value is not None:
             env[f"WITHDRAW_{name.upper()}"] = str(value)
@@ -83,7 +84,7 @@ def _without_settings() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("WITHDRAW_")}
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -100,7 +101,7 @@ class Stack:
         # Only our own processes get the settings (and their secrets); Temporal needs none.
         env = child_env(self.settings) if ours else _without_settings()
         process = subprocess.Popen(  # noqa: S603 - our own binaries, no shell
-            list(args), env=env, preexec_fn=_die_with_parent
+            list(args), env=env, preexec_fn=die_with_parent
         )
         self.children.append((name, process))
         wait_for_port(port, timeout, process, name)
@@ -141,7 +142,7 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes], n
 def run_dev_stack(settings: Settings) -> int:
     """Start every part, then wait until a signal or a child's death; stop all, in reverse."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _die_with_parent()  # `make run` killed with SIGTERM: make does not pass it on, so ask the OS
+    die_with_parent()  # `make run` killed with SIGTERM: make does not pass it on, so ask the OS
     me = [sys.executable, "-m", "withdraw_service.cli"]
     stack = Stack(settings)
     stopping = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from temporalio.api.enums.v1 import TaskQueueType
@@ -12,6 +13,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.common import MetricMeter
+from temporalio.worker import Interceptor
 
 from withdraw_service.bootstrap import (
     connect_temporal,
@@ -31,7 +33,11 @@ BACKLOG_INTERVAL_SECONDS = 15.0
 PURGE_INTERVAL_SECONDS = 3600.0
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def run_worker(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> None:
     asyncio.get_running_loop().set_default_executor(database_threads(settings))
     await asyncio.to_thread(migrate, settings.effective_database_url)
     runtime = metrics_runtime(settings.worker_metrics_port, settings.worker_metrics_host)
@@ -39,7 +45,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     metrics = WithdrawMetrics(runtime.metric_meter)
     stop = stop or asyncio.Event()
     async with worker_parts(settings, metrics) as parts:
-        worker = parts.worker(client, settings.task_queue)
+        worker = parts.worker(client, settings.task_queue, interceptors)
         log.info("worker polling task queue %s", settings.task_queue)
         keys = IdempotencyRepository(parts.repository.engine)
         async with worker:

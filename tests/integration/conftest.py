@@ -26,9 +26,7 @@ from tests.support.servers import free_port, serve_in_thread
 from withdraw_service.api.app import create_app
 from withdraw_service.api.auth import mint_token
 from withdraw_service.bootstrap import data_converter, metrics_runtime, worker_parts
-from withdraw_service.domain.outcomes import CheckerStatus, TaskKind, TaskState
-from withdraw_service.domain.statuses import UNRESOLVED
-from withdraw_service.domain.statuses import WithdrawStatus as S
+from withdraw_service.chaos.verdict import judge, task_kind_for
 from withdraw_service.metrics import WithdrawMetrics
 from withdraw_service.persistence.db import migrate
 from withdraw_service.persistence.operations import OperationsRepository
@@ -172,36 +170,17 @@ async def assert_money_rule(stack: Stack) -> None:
     """docs/api.md, for every withdrawal the test made: it has ended, and the bank
     transfer and the redemption were both done once (COMPLETED) or are both absent or undone,
     except the MANUAL_* statuses, which come with an operator task (open, or resolved by a
-    named operator with a note)."""
+    named operator with a note). The chaos run judges by the same rule (chaos/verdict.py)."""
     ledger = await stack.ledger()
     states = await asyncio.to_thread(stack.repository.list_all)
+    tasks = {}
     for state in states:
-        where = f"{state.workflow_id} ended {state.status.value}"
-        assert state.status.is_terminal, f"{state.workflow_id} still in flight: {state.status}"
-        transfers = [t for t in ledger["transfers"] if t["correlationId"] == state.correlation_id]
-        redemptions = [
-            r for r in ledger["redemptions"] if r["correlationId"] == state.correlation_id
-        ]
-        debited = [t for t in transfers if t["status"] == CheckerStatus.SUCCESS]
-        if state.status == S.COMPLETED:
-            assert len(debited) == 1 and len(transfers) == 1, where
-            assert len(redemptions) == 1, where
-            assert redemptions[0]["id"] == state.dw_redemption_id, where
-        elif state.status in UNRESOLVED:
-            task = await asyncio.to_thread(
-                stack.operations.task_for,
-                state.workflow_id,
-                TaskKind.TRANSFER_UNRESOLVED
-                if state.status == S.MANUAL_REVIEW_REQUIRED
-                else TaskKind.COMPENSATION_FAILED,
+        kind = task_kind_for(state.status)
+        if kind is not None:
+            tasks[state.workflow_id] = await asyncio.to_thread(
+                stack.operations.task_for, state.workflow_id, kind
             )
-            # Open, or handled by a named person who said what they did.
-            assert task is not None, where
-            handled = task.state == TaskState.RESOLVED and bool(task.resolved_by and task.note)
-            assert task.state == TaskState.OPEN or handled, where
-        else:
-            assert debited == [], f"{where} but the bank transfer stands"
-            assert redemptions == [], f"{where} but a redemption was made"
+    assert judge(states, ledger, tasks) == []
 
 
 def _api(settings: Settings, env: WorkflowEnvironment) -> _ApiClient:

@@ -44,6 +44,7 @@ GOOD_OTP = "123456"
 class FakeActivities:
     user_error: str | None = None
     restriction_error: str | None = None
+    restriction_errors: list[str] = field(default_factory=list)  # one per call, then the above
     initiate_error: str | None = None
     finalize_outcomes: list[FinalizeOutcome | str] = field(default_factory=list)
     verify_statuses: list[CheckerStatus] = field(default_factory=list)
@@ -86,6 +87,7 @@ class FakeActivities:
     @activity.defn(name=A.CHECK_RESTRICTIONS)
     async def check_restrictions(self, request: CheckRestrictionsInput) -> None:
         self.calls.append(A.CHECK_RESTRICTIONS)
+        _maybe_fail(self.restriction_errors.pop(0) if self.restriction_errors else None)
         _maybe_fail(self.restriction_error)
 
     @activity.defn(name=A.INITIATE_TRANSFER)

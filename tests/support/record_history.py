@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 from temporalio.client import Client
@@ -47,7 +48,15 @@ PATHS = {
     "compensation_encrypted": lambda: FakeActivities(
         redemption_error=FailureType.INSUFFICIENT_BALANCE
     ),
+    # checkRestrictions cannot reach our database twice: the workflow waits (patch
+    # wait-for-database) and checks again.
+    "database_wait": lambda: FakeActivities(
+        restriction_errors=[FailureType.DATABASE_UNAVAILABLE] * 2
+    ),
 }
+# Paths whose workflow waits on timers before `initiate` can answer: the time-skipping server
+# skips time only while a client waits on a result, so the recorder skips it explicitly.
+WAITS_BEFORE_INITIATE = {"database_wait": timedelta(seconds=10)}
 
 
 def converter_for(name: str) -> DataConverter:
@@ -92,6 +101,8 @@ async def record(name: str) -> None:
                 id=f"WITHDRAW-{uuid.uuid4()}",
                 task_queue="record",
             )
+            if name in WAITS_BEFORE_INITIATE:
+                await env.sleep(WAITS_BEFORE_INITIATE[name])
             await handle.execute_update(WithdrawWorkflow.initiate)
             await handle.execute_update(
                 WithdrawWorkflow.submit_otp, OtpSubmission(otp_code=GOOD_OTP)

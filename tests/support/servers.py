@@ -3,7 +3,6 @@ to it over real HTTP (the simulators, in the integration tier)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,12 +11,9 @@ from typing import Any
 
 import uvicorn
 
+from withdraw_service.chaos.processes import free_port
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+__all__ = ["free_port", "serve_in_thread"]
 
 
 @contextmanager

@@ -4,6 +4,7 @@ repository: what each answers, and which typed, non-retryable errors the workflo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -316,6 +317,22 @@ async def test_a_timed_out_finalize_is_an_unknown_outcome_never_retried_blindly(
     with pytest.raises(ApplicationError) as caught:
         await world.activities.finalize_transfer(finalize("auth-1"))
     assert_business_error(caught.value, FailureType.TRANSFER_OUTCOME_UNKNOWN)
+
+
+async def test_a_later_finalize_attempt_looks_before_it_sends_again(
+    repository: WithdrawalRepository,
+) -> None:
+    """Attempt 2 follows an attempt that may have reached the bank (its worker was killed,
+    or a 5xx): it does not send; it says the outcome is unknown, so the Checker is asked."""
+    scripted = ScriptedFinalize(TransferReceipt(True, "TRF1", "SUCCESS"))
+    world = build(repository, transfers=scripted)
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=2)
+    with pytest.raises(ApplicationError) as caught:
+        await env.run(world.activities.finalize_transfer, finalize("auth-1"))
+    assert_business_error(caught.value, FailureType.TRANSFER_OUTCOME_UNKNOWN)
+    first = await ActivityEnvironment().run(world.activities.finalize_transfer, finalize("auth-1"))
+    assert first.outcome == FinalizeOutcome.SUCCESS  # attempt 1 sends as always
 
 
 @pytest.mark.parametrize(

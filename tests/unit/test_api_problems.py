@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from temporalio.service import RPCError, RPCStatusCode
 
 from withdraw_service.api import problems
 from withdraw_service.domain import errors
@@ -39,6 +40,10 @@ def test_the_table_covers_every_error_of_the_tree() -> None:
 async def api() -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     problems.install(app)
+
+    @app.get("/rpc/{status}")
+    async def _rpc(status: str) -> None:
+        raise RPCError("broken", RPCStatusCode[status], b"")
 
     @app.get("/raise/{name}")
     async def _raise(name: str) -> None:
@@ -86,3 +91,23 @@ def test_only_a_401_asks_for_a_bearer_token() -> None:
     assert unauthenticated.status_code == 401
     assert unauthenticated.headers["www-authenticate"] == "Bearer"
     assert "www-authenticate" not in problems.problem(ProblemCode.FORBIDDEN, "x").headers
+
+
+@pytest.mark.parametrize("status", sorted(code.name for code in problems.TEMPORAL_OUTAGE))
+async def test_temporal_unreachable_or_cut_off_mid_call_is_a_503_to_repeat(
+    api: httpx.AsyncClient, status: str
+) -> None:
+    response = await api.get(f"/rpc/{status}")
+    assert response.status_code == 503
+    assert response.json()["code"] == ProblemCode.TEMPORARILY_UNAVAILABLE
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_a_connection_cut_mid_call_counts_as_an_outage() -> None:
+    assert RPCStatusCode.UNKNOWN in problems.TEMPORAL_OUTAGE  # what a killed server gives
+
+
+async def test_a_refusal_by_temporal_is_an_internal_error(api: httpx.AsyncClient) -> None:
+    response = await api.get("/rpc/INVALID_ARGUMENT")
+    assert response.status_code == 500
+    assert response.json()["code"] == ProblemCode.INTERNAL

@@ -14,6 +14,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from tests.support.fake_activities import FakeActivities
 from tests.support.workers import fake_worker
 from tests.support.workflow_asserts import assert_every_transition_saved, statuses
+from tests.support.workflow_runs import withdrawal
 from withdraw_service.domain.outcomes import FailureCode, FailureType
 from withdraw_service.domain.policies import ActivityName as A
 from withdraw_service.domain.statuses import WithdrawStatus as S
@@ -119,6 +120,25 @@ async def test_check_restrictions_refused_ends_before_the_transfer(
     assert_every_transition_saved(fakes, final)
     description = await handle.describe()
     assert description.typed_search_attributes.get(WITHDRAW_STATUS) == status.value
+
+
+async def test_our_database_away_during_check_restrictions_only_delays_the_initiation(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput
+) -> None:
+    """checkRestrictions cannot reach our database (its retries used up, three times over):
+    the workflow waits and checks again, and the withdrawal goes on as if nothing happened;
+    an outage is never the customer's INITIATION_FAILED."""
+    fakes = FakeActivities(restriction_errors=[FailureType.DATABASE_UNAVAILABLE] * 3)
+    async with withdrawal(client, task_queue, fakes, withdraw_input, initiated=False) as handle:
+        final = await handle.result()  # time skips through the waits, then the OTP window
+
+    assert statuses(final) == [S.INITIATED, S.AWAITING_OTP, S.OTP_TIMEOUT]  # nobody sent one
+    assert fakes.calls[:6] == [
+        A.VALIDATE_USER,
+        *[A.CHECK_RESTRICTIONS] * 4,
+        A.INITIATE_TRANSFER,
+    ]
+    assert_every_transition_saved(fakes, final)
 
 
 @pytest.mark.parametrize(

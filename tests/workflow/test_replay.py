@@ -32,6 +32,7 @@ def test_histories_are_checked_in() -> None:
         "manual_compensation",
         "happy_path_encrypted",
         "compensation_encrypted",
+        "database_wait",
     }
 
 

@@ -56,6 +56,7 @@ from withdraw_service.domain.outcomes import (
 )
 from withdraw_service.domain.policies import ActivityName
 from withdraw_service.metrics import WithdrawMetrics, noop_metrics
+from withdraw_service.persistence.db import DATABASE_OUTAGE
 from withdraw_service.persistence.repository import AccountBusy, WithdrawalRepository
 
 
@@ -100,17 +101,22 @@ class WithdrawActivities:
             await asyncio.to_thread(
                 self._repository.claim_account, request.workflow_id, request.dw_account_id
             )
+            unresolved = await asyncio.to_thread(
+                self._repository.has_unresolved,
+                request.dw_account_id,
+                self._restriction_start,
+                request.workflow_id,
+            )
         except AccountBusy:
             raise failure(
                 FailureType.WITHDRAW_RESTRICTED,
                 "another withdrawal of this brokerage account is in flight",
             ) from None
-        unresolved = await asyncio.to_thread(
-            self._repository.has_unresolved,
-            request.dw_account_id,
-            self._restriction_start,
-            request.workflow_id,
-        )
+        except DATABASE_OUTAGE as exc:
+            raise failure(
+                FailureType.DATABASE_UNAVAILABLE,
+                f"the application database could not be reached ({type(exc).__name__})",
+            ) from None
         if unresolved:
             raise failure(
                 FailureType.WITHDRAW_RESTRICTED,
@@ -152,6 +158,14 @@ class WithdrawActivities:
 
     @activity.defn(name=ActivityName.FINALIZE_TRANSFER)
     async def finalize_transfer(self, request: FinalizeTransferInput) -> FinalizeTransferResult:
+        if current_attempt() > 1:
+            # An earlier attempt may have reached the bank (its worker died, or the bank
+            # answered a 5xx after taking it): look before sending again. The workflow asks
+            # the Transfer Checker, and re-sends (same key) only if the bank never applied it.
+            raise failure(
+                FailureType.TRANSFER_OUTCOME_UNKNOWN,
+                "an earlier finalize attempt may have reached the bank; outcome unknown",
+            )
         try:
             receipt = await self._transfers.finalize(
                 request.authorisation_id,

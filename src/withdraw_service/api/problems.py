@@ -25,8 +25,11 @@ log = logging.getLogger(__name__)
 
 _TITLES = {ProblemCode.INTERNAL: "Internal error"}
 # What an unreachable, overloaded or restarting Temporal answers: the request may be repeated.
+# UNKNOWN is what gRPC reports when the connection breaks mid-call (the server killed while it
+# answered): seen by the chaos run as a 500 before it was listed here.
 TEMPORAL_OUTAGE = frozenset(
     {
+        RPCStatusCode.UNKNOWN,
         RPCStatusCode.UNAVAILABLE,
         RPCStatusCode.DEADLINE_EXCEEDED,
         RPCStatusCode.RESOURCE_EXHAUSTED,

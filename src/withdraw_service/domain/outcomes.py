@@ -150,6 +150,9 @@ class FailureType(StrEnum):
     DW_OUTCOME_UNKNOWN = "DwOutcomeUnknownException"
     ACCOUNT_LOOKUP = "AccountLookupException"  # the customer's account could not be read
     ACCOUNT_CHANGED = "AccountChangedException"  # it changed during the withdrawal
+    # Our own database could not be reached (an outage, a fail-over): infrastructure, never a
+    # refusal. Retried per policy, then the workflow waits for the database and asks again.
+    DATABASE_UNAVAILABLE = "DatabaseUnavailableException"
 
 
 # The seed's exception names that are not failures here: the bank's answer to an OTP is a

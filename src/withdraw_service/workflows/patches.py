@@ -11,3 +11,6 @@ FINALIZE_RESEND = "finalize-resend"  # the Transfer Checker says INITIATED: fina
 # An execution never fails: a compensation that cannot run, or any unexpected failure, ends the
 # withdrawal MANUAL_* with an operator task instead.
 NEVER_FAIL = "never-fail"
+# checkRestrictions failing because our database is away waits for it and checks again,
+# instead of ending the withdrawal INITIATION_FAILED.
+WAIT_FOR_DATABASE = "wait-for-database"

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         FINALIZE_ENDINGS,
         CheckerStatus,
         FailureCode,
+        FailureType,
         FinalizeOutcome,
         OtpVerdict,
         TaskKind,
@@ -46,11 +47,19 @@ with workflow.unsafe.imports_passed_through():
         WithdrawInput,
     )
     from withdraw_service.workflows.otp import OtpWindow
-    from withdraw_service.workflows.patches import FINALIZE_RESEND, NEVER_FAIL, REVIEW_TASK
+    from withdraw_service.workflows.patches import (
+        FINALIZE_RESEND,
+        NEVER_FAIL,
+        REVIEW_TASK,
+        WAIT_FOR_DATABASE,
+    )
     from withdraw_service.workflows.progress import Ended, Progress
     from withdraw_service.workflows.saga import Saga
 
 S = WithdrawStatus
+# Between checks of restrictions while our database is away: doubling, then every half minute.
+DATABASE_WAIT_FIRST = timedelta(seconds=1)
+DATABASE_WAIT_MAX = timedelta(seconds=30)
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -148,19 +157,25 @@ class WithdrawWorkflow:
         except ActivityError as err:
             raise _initiation_failed(err) from None
         progress.dw_account_id = user.dw_account_id
-        try:
-            await progress.run(
-                WithdrawActivities.check_restrictions,
-                CheckRestrictionsInput(
-                    workflow_id=progress.state.workflow_id,
-                    user_id=user.user_id,
-                    dw_account_id=user.dw_account_id,
-                    amount=progress.request.amount,
-                ),
-            )
-        except ActivityError as err:
-            raise _initiation_failed(err) from None
-        return user
+        check = CheckRestrictionsInput(
+            workflow_id=progress.state.workflow_id,
+            user_id=user.user_id,
+            dw_account_id=user.dw_account_id,
+            amount=progress.request.amount,
+        )
+        wait = DATABASE_WAIT_FIRST
+        while True:
+            try:
+                await progress.run(WithdrawActivities.check_restrictions, check)
+                return user
+            except ActivityError as err:
+                # Our database away is infrastructure, never the customer's outcome: wait for
+                # it and check again (claiming is idempotent), however long it takes.
+                outage = error_type(err) == FailureType.DATABASE_UNAVAILABLE
+                if not (outage and workflow.patched(WAIT_FOR_DATABASE)):
+                    raise _initiation_failed(err) from None
+            await workflow.sleep(wait)
+            wait = min(wait * 2, DATABASE_WAIT_MAX)
 
     async def _initiate_transfer(self) -> None:
         progress = self._progress

@@ -1,0 +1,191 @@
+"""The production-shaped stack a chaos run breaks, on one machine: the Temporal dev server on
+its file database, the simulators, two (or more) workers and API processes, the application
+database on PostgreSQL (a fresh database per run) reached through a proxy that can cut it.
+Production mode, with secrets and a payload key generated for the run. Everything listens on
+loopback, and everything is stopped at the end, whatever happens."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import yaml
+from sqlalchemy import make_url
+
+from withdraw_service.activities.deadline import CALLS
+from withdraw_service.chaos.processes import Child, free_port
+from withdraw_service.chaos.proxy import TcpProxy
+from withdraw_service.domain.policies import ActivityName
+from withdraw_service.persistence.db import migrate
+from withdraw_service.settings import Settings
+from withdraw_service.stack import child_env, temporal_server_args
+
+
+def short_attempt(activity: str) -> str:
+    """A short `startToCloseTimeout` that start-up still accepts for the activity's calls
+    (`deadline.check_policies`), so that an attempt on a killed worker is retried soon."""
+    return f"{max(5, 2 * CALLS.get(ActivityName(activity), 1))}s"
+
+
+def chaos_policies(shipped: Path, target: Path) -> Path:
+    """The shipped retry policies with every wait shrunk (same attempt counts, same
+    non-retryable types, so each scenario takes the branch it takes in production, sooner)."""
+    config = yaml.safe_load(shipped.read_text())
+    for name, activity in config["activities"].items():
+        activity["startToCloseTimeout"] = short_attempt(name)
+        retry = activity.setdefault("retryPolicy", {})
+        retry["initialInterval"] = "100ms"
+        retry["maximumInterval"] = "1s"
+    config["transferVerification"] = {"interval": "500ms", "maxAttempts": 4}
+    target.write_text(yaml.safe_dump(config))
+    return target
+
+
+def run_secrets() -> dict[str, str]:
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    return {
+        "jwt_secret": secrets.token_urlsafe(48),
+        "codec_keys": f"chaos-1:{key}",
+        "dw_client_secret": secrets.token_urlsafe(24),
+        "dw_app_key": secrets.token_urlsafe(24),
+    }
+
+
+@dataclass
+class Topology:
+    root: Path
+    postgres: str  # an administrative DSN: the run's database is created and dropped there
+    workers: int = 2
+    apis: int = 2
+    # Longer than an outage of the plan: a customer kept from answering by a 503 still can.
+    otp_timeout_seconds: int = 90
+    settings: Settings = field(init=False)
+    database: str = field(init=False, default="")
+    proxy: TcpProxy = field(init=False)
+    server: Child = field(init=False)
+    sim: Child = field(init=False)
+    worker_children: list[Child] = field(init=False, default_factory=list)
+    api_children: list[Child] = field(init=False, default_factory=list)
+
+    # -- start and stop ------------------------------------------------------------------------
+
+    def start(self, shipped_policies: Path) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        name = f"chaos_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(self.postgres, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.database = name  # only now: stop() drops it
+        target = make_url(self.direct_database_url)
+        self.proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
+        self.proxy.start()
+        proxied = target.set(host="127.0.0.1", port=self.proxy.port)
+        # Every setting that could point elsewhere is given here: nothing of the caller's
+        # WITHDRAW_* environment may send this run's traffic to a real service.
+        self.settings = Settings(
+            environment="production",
+            data_dir=self.root,
+            database_url=proxied.render_as_string(hide_password=False),
+            temporal_address=None,
+            temporal_namespace="default",
+            session_url=None,
+            flex_url=None,
+            transfer_url=None,
+            transfer_checker_url=None,
+            drivewealth_url=None,
+            codec_key_id=None,
+            task_queue="WITHDRAW_TASK_QUEUE",
+            temporal_port=free_port(),
+            temporal_ui_port=free_port(),
+            codec_server_port=free_port(),
+            sim_port=free_port(),
+            sim_url="",  # set below, once the port is known
+            retry_policies=chaos_policies(shipped_policies, self.root / "retry-policies.yaml"),
+            otp_timeout_seconds=self.otp_timeout_seconds,
+            http_timeout_seconds=2.0,
+            worker_shutdown_grace_seconds=10.0,
+            log_level="WARNING",
+            **run_secrets(),  # type: ignore[arg-type]
+        )
+        self.settings = self.settings.model_copy(
+            update={"sim_url": f"http://127.0.0.1:{self.settings.sim_port}"}
+        )
+        self.settings.check_production()
+        migrate(self.direct_database_url)
+        me = [sys.executable, "-m", "withdraw_service.cli"]
+        self.server = Child(
+            "temporal",
+            temporal_server_args(self.settings),
+            env={"PATH": "/usr/bin:/bin"},
+            log=self.root / "temporal.log",
+            port=self.settings.temporal_port,
+        )
+        # In memory: the simulators are never restarted here, and writing their whole state
+        # to a file on every call would make them the bottleneck of a long run.
+        self.sim = self._ours(
+            "simulators", [*me, "sim", "--in-memory"], self.settings.sim_port, self.settings
+        )
+        self.server.start()
+        self.sim.start()
+        for number in range(1, self.workers + 1):
+            settings = self.settings.model_copy(update={"worker_metrics_port": free_port()})
+            child = self._ours(
+                f"worker-{number}", [*me, "worker"], settings.worker_metrics_port, settings
+            )
+            self.worker_children.append(child)
+            child.start()
+        for number in range(1, self.apis + 1):
+            port = free_port()
+            child = self._ours(f"api-{number}", [*me, "api", "--port", str(port)], port)
+            self.api_children.append(child)
+            child.start()
+
+    def _ours(
+        self, name: str, args: list[str], port: int, settings: Settings | None = None
+    ) -> Child:
+        return Child(
+            name,
+            args,
+            env=child_env(settings or self.settings),
+            log=self.root / f"{name}.log",
+            port=port,
+        )
+
+    def stop(self) -> None:
+        for child in [*self.api_children, *self.worker_children]:
+            child.kill()  # what is left is judged from the databases, not from them
+        started: list[Child] = [
+            child for child in (getattr(self, "sim", None), getattr(self, "server", None)) if child
+        ]
+        for child in started:
+            child.stop()
+        if getattr(self, "proxy", None) is not None:
+            self.proxy.stop()
+        if self.database:
+            with psycopg.connect(self.postgres, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+
+    # -- where things are ----------------------------------------------------------------------
+
+    @property
+    def direct_database_url(self) -> str:
+        """The run's database without the proxy: the verdict reads it, outage or not."""
+        target = urlsplit(self.postgres)
+        return urlunsplit(target._replace(scheme="postgresql+psycopg", path=f"/{self.database}"))
+
+    @property
+    def api_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{child.port}" for child in self.api_children]
+
+    @property
+    def sim_url(self) -> str:
+        return self.settings.sim_url
+
+    @property
+    def temporal_address(self) -> str:
+        return self.settings.effective_temporal_address
