@@ -26,7 +26,7 @@ from tests.support.servers import free_port, serve_in_thread
 from withdraw_service.api.app import create_app
 from withdraw_service.api.auth import mint_token
 from withdraw_service.bootstrap import data_converter, metrics_runtime, worker_parts
-from withdraw_service.chaos.verdict import judge, task_kind_for
+from withdraw_service.chaos.verdict import judge, tasks_of
 from withdraw_service.metrics import WithdrawMetrics
 from withdraw_service.persistence.db import migrate
 from withdraw_service.persistence.operations import OperationsRepository
@@ -173,13 +173,7 @@ async def assert_money_rule(stack: Stack) -> None:
     named operator with a note). The chaos run judges by the same rule (chaos/verdict.py)."""
     ledger = await stack.ledger()
     states = await asyncio.to_thread(stack.repository.list_all)
-    tasks = {}
-    for state in states:
-        kind = task_kind_for(state.status)
-        if kind is not None:
-            tasks[state.workflow_id] = await asyncio.to_thread(
-                stack.operations.task_for, state.workflow_id, kind
-            )
+    tasks = await asyncio.to_thread(tasks_of, states, stack.operations)
     assert judge(states, ledger, tasks) == []
 
 

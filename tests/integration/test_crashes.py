@@ -35,17 +35,17 @@ from tests.support.policies import ATTEMPTS, write_fast_policies
 from tests.support.servers import free_port
 from withdraw_service.api.app import create_app
 from withdraw_service.bootstrap import build_operations, build_repository, connect_temporal
-from withdraw_service.chaos.client import may_repeat
+from withdraw_service.chaos.client import may_repeat, sim_customer
 from withdraw_service.chaos.processes import Child
 from withdraw_service.chaos.proxy import TcpProxy
-from withdraw_service.chaos.topology import short_attempt
+from withdraw_service.chaos.topology import short_attempt, temporal_child
 from withdraw_service.domain.outcomes import TaskKind
 from withdraw_service.domain.policies import ActivityName as A
 from withdraw_service.domain.statuses import TERMINAL
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.persistence.db import migrate
 from withdraw_service.settings import Settings
-from withdraw_service.stack import child_env, temporal_server_args
+from withdraw_service.stack import child_env
 
 OUTAGE_SECONDS = 60
 
@@ -73,13 +73,7 @@ def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tempor
         temporal_ui_port=free_port(),
         codec_server_port=free_port(),
     )
-    child = Child(
-        "temporal",
-        temporal_server_args(settings),
-        env={"PATH": "/usr/bin:/bin"},
-        log=data / "temporal.log",
-        port=settings.temporal_port,
-    )
+    child = temporal_child(settings)
     try:
         child.start()
         yield TemporalServer(child, settings)
@@ -271,14 +265,7 @@ class Crashable:
     async def lane(self) -> Lane:
         number = len(self.lanes) + 1
         user = f"user-crash-{number}"
-        customer = {
-            "userId": user,
-            "pin": f"P7{number:03d}",
-            "customerName": f"Crash Test {number}",
-            "dwAccountNo": f"DWCR{number:06d}",
-            "dwAccountId": f"acc-crash-{number}",
-            "cashBalance": "10000.00",
-        }
+        customer = sim_customer(user, "CR", number)
         (await self.stack.sim.post("/_sim/users", json=customer)).raise_for_status()
         settings = self.stack.settings.model_copy(update={"task_queue": f"tq-{uuid.uuid4()}"})
         api = await self.apis.enter_async_context(

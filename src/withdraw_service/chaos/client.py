@@ -83,6 +83,19 @@ def may_repeat(response: httpx.Response) -> bool:
         return False
 
 
+def sim_customer(user_id: str, tag: str, number: int) -> dict[str, Any]:
+    """A `POST /_sim/users` body for a customer of its own: pin and accounts made unique by
+    `tag` (two capital letters) and `number`, the demo customers' cash."""
+    return {
+        "userId": user_id,
+        "pin": f"{tag}{number:06d}",
+        "customerName": f"Customer {tag}-{number}",
+        "dwAccountNo": f"DW{tag}{number:06d}",
+        "dwAccountId": f"acc-{tag.lower()}-{number}",
+        "cashBalance": str(START_CASH),
+    }
+
+
 @dataclass
 class Outcome:
     number: int
@@ -112,14 +125,7 @@ class Customer:
 
     async def prepare(self) -> None:
         """The customer exists in every simulated service, with the scenario's faults."""
-        customer = {
-            "userId": self.user_id,
-            "pin": f"C{self.number:06d}",
-            "customerName": f"Chaos Customer {self.number}",
-            "dwAccountNo": f"DWCH{self.number:06d}",
-            "dwAccountId": f"acc-chaos-{self.number}",
-            "cashBalance": str(START_CASH),
-        }
+        customer = sim_customer(self.user_id, "CH", self.number)
         (await self.sim.post("/_sim/users", json=customer)).raise_for_status()
         for fault in self.scenario.faults:
             (await self.sim.post("/_sim/faults", json=fault.body(self.user_id))).raise_for_status()
@@ -211,7 +217,7 @@ class Customer:
             answer = await self._finalize(workflow_id, code, key)
             if answer.status_code not in (202, 409):
                 return answer, key
-            state = await self._state_when(workflow_id, lambda s: True)
+            state = await self._state(workflow_id)
             if state["status"] in TERMINAL:
                 return None, key
             if answer.status_code == 202 and state["status"] != S.AWAITING_OTP:
@@ -227,18 +233,19 @@ class Customer:
             headers={**self.auth, "Idempotency-Key": key},
         )
 
+    async def _state(self, workflow_id: str) -> dict[str, Any]:
+        response = await self.api.send("GET", f"/withdraw/status/{workflow_id}", headers=self.auth)
+        if response.status_code != 200:  # a withdrawal the API named is never 404 to its owner
+            raise RuntimeError(f"status answered {response.status_code}")
+        state: dict[str, Any] = response.json()["data"]
+        return state
+
     async def _state_when(self, workflow_id: str, done: Any) -> dict[str, Any]:
         deadline = time.monotonic() + END_DEADLINE_SECONDS
         while True:
-            response = await self.api.send(
-                "GET", f"/withdraw/status/{workflow_id}", headers=self.auth
-            )
-            if response.status_code == 200:
-                state: dict[str, Any] = response.json()["data"]
-                if done(state):
-                    return state
-            else:  # a withdrawal the API named is never 404 to its owner
-                raise RuntimeError(f"status answered {response.status_code}")
+            state = await self._state(workflow_id)
+            if done(state):
+                return state
             if time.monotonic() > deadline:
                 raise TimeoutError(f"not ended after {END_DEADLINE_SECONDS:g}s")
             await asyncio.sleep(0.5)

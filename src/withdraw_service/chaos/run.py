@@ -24,7 +24,7 @@ from withdraw_service.chaos.client import Answers, Api, Customer, Outcome
 from withdraw_service.chaos.plan import Action, ActionKind, Counts, make_plan
 from withdraw_service.chaos.scenarios import CATALOGUE, Scenario
 from withdraw_service.chaos.topology import Topology
-from withdraw_service.chaos.verdict import judge, task_kind_for
+from withdraw_service.chaos.verdict import judge, tasks_of
 from withdraw_service.persistence.db import make_engine
 from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
@@ -216,13 +216,7 @@ async def _judge(
         repository = WithdrawalRepository(engine)
         operations = OperationsRepository(engine)
         states = await asyncio.to_thread(repository.list_all)
-        tasks = {}
-        for state in states:
-            kind = task_kind_for(state.status)
-            if kind is not None:
-                tasks[state.workflow_id] = await asyncio.to_thread(
-                    operations.task_for, state.workflow_id, kind
-                )
+        tasks = await asyncio.to_thread(tasks_of, states, operations)
     finally:
         engine.dispose()
     async with httpx.AsyncClient(base_url=topology.sim_url, timeout=30) as sim:
@@ -248,10 +242,7 @@ async def _judge(
 
 
 async def _count(client: Client, status: str) -> int:
-    count = 0
-    async for _ in client.list_workflows(f"ExecutionStatus = '{status}'"):
-        count += 1
-    return count
+    return (await client.count_workflows(f"ExecutionStatus = '{status}'")).count
 
 
 def verdict_table(report: Report) -> Table:

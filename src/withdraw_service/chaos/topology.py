@@ -47,6 +47,18 @@ def chaos_policies(shipped: Path, target: Path) -> Path:
     return target
 
 
+def temporal_child(settings: Settings) -> Child:
+    """The Temporal dev server on its file database under `settings.data_dir`, as a child
+    that can be killed and started again on the same port and data (no settings of ours)."""
+    return Child(
+        "temporal",
+        temporal_server_args(settings),
+        env={"PATH": "/usr/bin:/bin"},
+        log=settings.data_dir / "temporal.log",
+        port=settings.temporal_port,
+    )
+
+
 def run_secrets() -> dict[str, str]:
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     return {
@@ -118,13 +130,7 @@ class Topology:
         self.settings.check_production()
         migrate(self.direct_database_url)
         me = [sys.executable, "-m", "withdraw_service.cli"]
-        self.server = Child(
-            "temporal",
-            temporal_server_args(self.settings),
-            env={"PATH": "/usr/bin:/bin"},
-            log=self.root / "temporal.log",
-            port=self.settings.temporal_port,
-        )
+        self.server = temporal_child(self.settings)
         # In memory: the simulators are never restarted here, and writing their whole state
         # to a file on every call would make them the bottleneck of a long run.
         self.sim = self._ours(

@@ -11,7 +11,7 @@ from withdraw_service.domain.outcomes import CheckerStatus, TaskKind, TaskState
 from withdraw_service.domain.statuses import UNRESOLVED
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.domain.withdrawal import WithdrawState
-from withdraw_service.persistence.operations import OperatorTask
+from withdraw_service.persistence.operations import OperationsRepository, OperatorTask
 
 LedgerRows = dict[str, list[dict[str, Any]]]  # "transfers", "reversals", "redemptions"
 
@@ -23,6 +23,18 @@ def task_kind_for(status: S) -> TaskKind | None:
     if status == S.MANUAL_COMPENSATION_REQUIRED:
         return TaskKind.COMPENSATION_FAILED
     return None
+
+
+def tasks_of(
+    states: Sequence[WithdrawState], operations: OperationsRepository
+) -> dict[str, OperatorTask | None]:
+    """The operator task of each MANUAL_* withdrawal (None where it has none)."""
+    tasks = {}
+    for state in states:
+        kind = task_kind_for(state.status)
+        if kind is not None:
+            tasks[state.workflow_id] = operations.task_for(state.workflow_id, kind)
+    return tasks
 
 
 def rows_of(ledger: dict[str, Any], correlation_id: str) -> LedgerRows:
