@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support.databases import database_url
 from tests.support.paths import TEMPORAL_CLI
 from tests.support.policies import write_fast_policies
-from tests.support.servers import free_port, serve_in_thread
+from tests.support.servers import control_client, free_port, serve_in_thread
 from withdraw_service.api.app import create_app
 from withdraw_service.api.auth import mint_token
 from withdraw_service.bootstrap import data_converter, metrics_runtime, worker_parts
@@ -145,7 +145,7 @@ async def stack(
             api_wait_seconds=20,
         )
         await asyncio.to_thread(migrate, url)
-        async with httpx.AsyncClient(base_url=sim_url, timeout=30) as sim:
+        async with control_client(sim_url) as sim:
             (await sim.post("/_sim/reset")).raise_for_status()
             async with (
                 worker_parts(settings, worker_side.metrics) as parts,

@@ -32,7 +32,7 @@ from tests.integration.conftest import Stack, _ApiClient, assert_money_rule
 from tests.support.databases import postgres_schema_url
 from tests.support.paths import ROOT
 from tests.support.policies import ATTEMPTS, write_fast_policies
-from tests.support.servers import free_port
+from tests.support.servers import control_client, free_port
 from withdraw_service.api.app import create_app
 from withdraw_service.bootstrap import build_operations, build_repository, connect_temporal
 from withdraw_service.chaos.client import may_repeat, sim_customer
@@ -128,14 +128,21 @@ class Lane:
         await asyncio.to_thread(child.start)
         return child
 
-    async def entered(self, within: float = 90.0) -> str:
-        """Wait until the held activity is running; answer its workflow id."""
+    async def entered(self, withdrawal: asyncio.Task[Any], within: float = 150.0) -> str:
+        """Wait until the held activity is running; answer its workflow id. If the
+        withdrawal's client gave up first, its own failure is what is reported."""
         marker = self.gate / "entered"
         deadline = time.monotonic() + within
         while not marker.exists():
-            assert time.monotonic() < deadline, f"{self.user}: the held activity never started"
+            if withdrawal.done():
+                withdrawal.result()  # raises what went wrong
+                raise AssertionError(f"{self.user}: ended before the held activity ran")
             for worker in self.workers:
                 assert worker.running, f"{worker.name} exited:\n{worker.tail()}"
+            assert time.monotonic() < deadline, (
+                f"{self.user}: the held activity never started; "
+                + "\n".join(f"{w.name}:\n{w.tail()}" for w in self.workers)
+            )
             await asyncio.sleep(0.05)
         return marker.read_text()
 
@@ -226,7 +233,7 @@ class Lane:
             if done(state):
                 return state
             assert time.monotonic() < deadline, f"still {state['status']} after {within}s"
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)
 
     async def assert_execution_completed(self, workflow_id: str) -> None:
         """The Temporal execution ended normally (never failed, timed out or terminated)."""
@@ -311,7 +318,7 @@ async def crashable(
         # The test's own reads go straight to the database, outage or not.
         repository = build_repository(settings.model_copy(update={"database_url": direct_url}))
         async with (
-            httpx.AsyncClient(base_url=sim_url, timeout=30) as sim,
+            control_client(sim_url) as sim,
             _ApiClient(create_app(settings, temporal_client)) as api,
         ):
             (await sim.post("/_sim/reset")).raise_for_status()
@@ -416,7 +423,7 @@ async def kill_during(lane: Lane, case: Case) -> None:
     else:
         withdrawal = asyncio.create_task(lane.withdraw())
     try:
-        running_in = await lane.entered()  # the workflow (or compensation child) of it
+        running_in = await lane.entered(withdrawal)  # the workflow (or compensation child) of it
         await lane.worker()  # the replacement, as an orchestrator would start it
         await asyncio.to_thread(held.kill)
         state = await withdrawal
@@ -445,7 +452,7 @@ async def test_a_sigterm_lets_the_running_activity_finish_within_the_grace(
     lane = await crashable.lane()
     held = await lane.worker(hold=A.CREATE_DW_REDEMPTION)
     withdrawal = asyncio.create_task(lane.withdraw())
-    workflow_id = await lane.entered()
+    workflow_id = await lane.entered(withdrawal)
 
     stopping = asyncio.create_task(asyncio.to_thread(held.terminate, 40.0))
     await asyncio.sleep(2)  # the worker is stopping, the activity still running
@@ -515,7 +522,9 @@ async def test_a_database_outage_during_bookkeeping_only_delays_the_withdrawal(
             await lane.fault(service, operation, mode, **extra)
         await lane.worker(hold=case.activity, status=case.status)
         withdrawals.append(asyncio.create_task(lane.withdraw()))
-    workflow_ids = [await lane.entered() for lane in lanes]
+    workflow_ids = [
+        await lane.entered(withdrawal) for lane, withdrawal in zip(lanes, withdrawals, strict=True)
+    ]
 
     crashable.proxy.cut()
     for lane in lanes:

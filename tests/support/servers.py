@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 
 from withdraw_service.chaos.processes import free_port
 
-__all__ = ["free_port", "serve_in_thread"]
+__all__ = ["control_client", "free_port", "serve_in_thread"]
 
 
 @contextmanager
@@ -33,3 +34,12 @@ def serve_in_thread(app: Any, port: int) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def control_client(url: str) -> httpx.AsyncClient:
+    """A client of a server run by `serve_in_thread` (the simulators' control surface).
+
+    Its idle connections are dropped after 1 s, well inside uvicorn's 5 s keep-alive: with
+    both at 5 s, a request sent on a connection just as the server closes it fails with a
+    ReadError (seen under CI load)."""
+    return httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(keepalive_expiry=1.0))

@@ -93,9 +93,14 @@ class TcpProxy:
             upstream_writer.transport.abort()
             return
         self._writers.update((writer, upstream_writer))
-        await asyncio.gather(
-            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
-        )
+        try:
+            await asyncio.gather(
+                self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
+            )
+        except asyncio.CancelledError:
+            # Only `stop` cancels a connection's task; ending quietly here keeps asyncio's
+            # stream callback from logging the cancellation as an error.
+            return
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
