@@ -24,6 +24,8 @@ from temporalio.worker import Interceptor, Worker
 
 from withdraw_service.activities.deadline import CallDeadlineInterceptor, check_policies
 from withdraw_service.activities.operations import OperationsActivities
+from withdraw_service.activities.reconciliation import ReconciliationActivities
+from withdraw_service.activities.token_cache import DwTokenCache
 from withdraw_service.activities.withdraw import WithdrawActivities
 from withdraw_service.adapters.http_base import JsonServiceClient
 from withdraw_service.adapters.http_clients import (
@@ -36,18 +38,20 @@ from withdraw_service.api.gateway import GatewayConfig, WithdrawGateway
 from withdraw_service.api.operators import OperatorDesk
 from withdraw_service.codec import EncryptionCodec, KeyRing
 from withdraw_service.domain.outcomes import FailureType
-from withdraw_service.domain.policies import NEVER_RETRIED, RetryPolicies
+from withdraw_service.domain.policies import NEVER_RETRIED, DwSettlement, RetryPolicies
 from withdraw_service.logs import LogContextInterceptor, temporal_core_logging
 from withdraw_service.metrics import DURATION, DURATION_BUCKETS, WithdrawMetrics
 from withdraw_service.persistence.db import make_engine
 from withdraw_service.persistence.idempotency import IdempotencyRepository
 from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
+from withdraw_service.reconciliation import Reconciler
 from withdraw_service.settings import Settings
 from withdraw_service.workflows.compensation import CompensationWorkflow
+from withdraw_service.workflows.reconciliation import ReconcileWorkflow
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
 
-WORKFLOWS = [WithdrawWorkflow, CompensationWorkflow]
+WORKFLOWS = [WithdrawWorkflow, CompensationWorkflow, ReconcileWorkflow]
 
 
 def load_policies(path: Path) -> RetryPolicies:
@@ -124,22 +128,47 @@ def build_activities(
     metrics: WithdrawMetrics | None = None,
 ) -> WithdrawActivities:
     def client(service: str) -> JsonServiceClient:
-        return JsonServiceClient(service, http, settings.service_url(service))
+        return _client(settings, http, service)
 
     return WithdrawActivities(
         users=HttpUserDirectory(client("session"), client("flex")),
         transfers=HttpTransferService(client("transfer")),
         checker=HttpTransferChecker(client("transfer-checker")),
-        drivewealth=HttpDriveWealth(
-            client("drivewealth"),
-            settings.dw_client_id,
-            settings.dw_client_secret.get_secret_value(),
-            settings.dw_app_key.get_secret_value(),
-        ),
+        drivewealth=_drivewealth(settings, http),
         repository=repository,
         redemption_type=settings.dw_redemption_type,
         restriction_start=settings.restriction_start_date,
         metrics=metrics,
+    )
+
+
+def build_reconciler(
+    settings: Settings,
+    http: httpx.AsyncClient,
+    repository: WithdrawalRepository,
+    metrics: WithdrawMetrics | None = None,
+) -> Reconciler:
+    drivewealth = _drivewealth(settings, http)
+    return Reconciler(
+        repository,
+        build_operations(repository),
+        HttpTransferChecker(_client(settings, http, "transfer-checker")),
+        drivewealth,
+        DwTokenCache(drivewealth),
+        metrics,
+    )
+
+
+def _client(settings: Settings, http: httpx.AsyncClient, service: str) -> JsonServiceClient:
+    return JsonServiceClient(service, http, settings.service_url(service))
+
+
+def _drivewealth(settings: Settings, http: httpx.AsyncClient) -> HttpDriveWealth:
+    return HttpDriveWealth(
+        _client(settings, http, "drivewealth"),
+        settings.dw_client_id,
+        settings.dw_client_secret.get_secret_value(),
+        settings.dw_app_key.get_secret_value(),
     )
 
 
@@ -206,11 +235,16 @@ class WorkerParts:
     operations: OperationsRepository
     activities: WithdrawActivities
     operations_activities: OperationsActivities
+    reconciliation_activities: ReconciliationActivities
 
     def worker(
         self, client: Client, task_queue: str, interceptors: Sequence[Interceptor] = ()
     ) -> Worker:
-        activities = [*self.activities.all(), *self.operations_activities.all()]
+        activities = [
+            *self.activities.all(),
+            *self.operations_activities.all(),
+            *self.reconciliation_activities.all(),
+        ]
         return build_worker(client, task_queue, activities, self.settings, interceptors)
 
 
@@ -230,6 +264,9 @@ async def worker_parts(
                 operations=operations,
                 activities=build_activities(settings, http, repository, metrics),
                 operations_activities=OperationsActivities(operations, repository, metrics),
+                reconciliation_activities=ReconciliationActivities(
+                    build_reconciler(settings, http, repository, metrics)
+                ),
             )
         finally:
             repository.engine.dispose()
@@ -257,6 +294,10 @@ def api_state(settings: Settings, temporal: Client, policies: RetryPolicies) -> 
         otp_max_attempts=settings.otp_max_attempts,
         execution_timeout=timedelta(seconds=settings.workflow_execution_timeout_seconds),
         policies=policies,
+        dw_settlement=DwSettlement(
+            interval=timedelta(seconds=settings.dw_settlement_interval_seconds),
+            max=timedelta(seconds=settings.dw_settlement_max_seconds),
+        ),
     )
     return ApiState(
         settings=settings,

@@ -55,6 +55,11 @@ class WithdrawMetrics:
             "withdraw_compensation_failed",
             "withdrawals whose compensation failed: a person must act",
         )
+        self._mismatches = meter.create_counter(
+            "withdraw_reconciliation_mismatches",
+            "disagreements reconciliation found between our records and the bank's or "
+            "DriveWealth's, by kind; each counted once, when its operator task is opened",
+        )
         # Exported at 0 from the start, so that the first event after a (re)start is an
         # increase Prometheus can see. (withdraw_failed's label pairs appear when first used.)
         for counter in (
@@ -111,6 +116,10 @@ class WithdrawMetrics:
     def compensation_failed(self) -> None:
         with _never_failing():
             self._compensation_failed.add(1)
+
+    def mismatch_found(self, kind: str) -> None:
+        with _never_failing():
+            self._mismatches.add(1, {"kind": kind})
 
 
 @contextmanager

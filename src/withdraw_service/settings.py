@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     # The seed's 1 h could kill a withdrawal mid-money (a slow checker, a stack stopped
     # overnight) with no compensation; the workflow bounds its own steps, this is a backstop.
     workflow_execution_timeout_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    # A redemption DriveWealth accepted but has not settled: looked up every interval, for at
+    # most max (then an operator task, DW_SETTLEMENT_OVERDUE).
+    dw_settlement_interval_seconds: float = Field(default=60.0, gt=0)
+    dw_settlement_max_seconds: float = Field(default=432000.0, gt=0)
+    # Reconciliation (docs/runbook.md): the daily Schedule's cron (UTC) and how many days of
+    # withdrawals each run compares (a redemption may take days to settle).
+    reconcile_cron: str = "0 3 * * *"
+    reconcile_window_days: int = Field(default=7, gt=0)
 
     sim_url: str = "http://127.0.0.1:8100"
     session_url: str | None = None
@@ -93,6 +101,16 @@ class Settings(BaseSettings):
         if self.codec_cors_origins:
             return [o.strip() for o in self.codec_cors_origins.split(",") if o.strip()]
         return [f"http://{host}:{self.temporal_ui_port}" for host in ("127.0.0.1", "localhost")]
+
+    @model_validator(mode="after")
+    def _settlement_fits_the_execution(self) -> Settings:
+        # The withdrawal must outlive the wait for DriveWealth, with a day for the rest.
+        if self.dw_settlement_max_seconds + 86400 > self.workflow_execution_timeout_seconds:
+            raise ValueError(
+                "WITHDRAW_DW_SETTLEMENT_MAX_SECONDS must stay a day below "
+                "WITHDRAW_WORKFLOW_EXECUTION_TIMEOUT_SECONDS"
+            )
+        return self
 
     @property
     def is_dev(self) -> bool:

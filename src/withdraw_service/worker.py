@@ -24,9 +24,19 @@ from withdraw_service.bootstrap import (
 from withdraw_service.metrics import WithdrawMetrics
 from withdraw_service.persistence.db import migrate
 from withdraw_service.persistence.idempotency import IdempotencyRepository
+from withdraw_service.schedules import ensure_reconciliation_schedule
 from withdraw_service.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+async def _schedule_reconciliation(client: Client, settings: Settings) -> None:
+    """Reconciliation is a chore of the deployment, not of a withdrawal: a Schedule that
+    cannot be created is reported, and withdrawals are still worked on."""
+    try:
+        await ensure_reconciliation_schedule(client, settings)
+    except Exception:
+        log.exception("the reconciliation schedule could not be created")
 
 
 BACKLOG_INTERVAL_SECONDS = 15.0
@@ -44,6 +54,7 @@ async def run_worker(
     client = await connect_temporal(settings, runtime)
     metrics = WithdrawMetrics(runtime.metric_meter)
     stop = stop or asyncio.Event()
+    await _schedule_reconciliation(client, settings)
     async with worker_parts(settings, metrics) as parts:
         worker = parts.worker(client, settings.task_queue, interceptors)
         log.info("worker polling task queue %s", settings.task_queue)

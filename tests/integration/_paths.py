@@ -160,8 +160,8 @@ def finalize_answered(response: httpx.Response, end: dict[str, Any]) -> dict[str
     - COMPLETED: 200, the receipt;
     - TRANSFER_REJECTED, TRANSFER_FAILED, COMPENSATED: 422 WITHDRAWAL_FAILED, the state in
       `withdrawal` and its `failureCode`;
-    - MANUAL_REVIEW_REQUIRED, MANUAL_COMPENSATION_REQUIRED: 200 with the state (docs/api.md:
-      a 202 for these two is planned; today they answer 200 and clients read `status`).
+    - MANUAL_REVIEW_REQUIRED, MANUAL_COMPENSATION_REQUIRED: 202 with the state (an operator
+      decides where the money goes).
     """
     ended = S(end["status"])
     if ended in FAILED_AFTER_OTP:
@@ -171,7 +171,7 @@ def finalize_answered(response: httpx.Response, end: dict[str, Any]) -> dict[str
         answered: dict[str, Any] = body["withdrawal"]
     else:
         assert ended == S.COMPLETED or ended in UNRESOLVED, f"finalize cannot end {ended}"
-        assert response.status_code == 200, response.text
+        assert response.status_code == (202 if ended in UNRESOLVED else 200), response.text
         assert response.headers["content-type"] == "application/json", response.headers
         answered = response.json()["data"]
     if ended == S.COMPLETED:

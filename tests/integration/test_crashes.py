@@ -313,6 +313,8 @@ async def crashable(
             http_timeout_seconds=1.5,
             api_wait_seconds=20,
             worker_shutdown_grace_seconds=20,
+            dw_settlement_interval_seconds=0.5,
+            dw_settlement_max_seconds=120,
         )
         await asyncio.to_thread(migrate, direct_url)
         # The test's own reads go straight to the database, outage or not.
@@ -374,6 +376,7 @@ REVERSAL_FAILS: list[Fault] = [
     ("transfer", "reverse", "error_500", {"times": ATTEMPTS[A.ROLLBACK_TRANSFER]}),
 ]
 FINALIZE_UNKNOWN: list[Fault] = [("transfer", "finalize", "timeout_after_commit", {})]
+DW_FAILS_LATER: list[Fault] = [("drivewealth", "redemption", "fail_after_accept", {})]
 NEVER_SETTLES: list[Fault] = [
     *FINALIZE_UNKNOWN,
     ("transfer-checker", "status", "pending", {"probability": 1.0}),
@@ -403,6 +406,7 @@ KILL_CASES = [
     Case(A.VERIFY_TRANSFER_STATUS, FINALIZE_UNKNOWN, S.COMPLETED),
     Case(A.GET_DW_TOKEN, [], S.COMPLETED),
     Case(A.CREATE_DW_REDEMPTION, [], S.COMPLETED),
+    Case(A.VERIFY_DW_REDEMPTION, DW_FAILS_LATER, S.COMPENSATED),
     Case(A.SAVE_TO_DB, [], S.COMPLETED, S.COMPLETED),
     Case(A.ROLLBACK_TRANSFER, DW_REJECTS, S.COMPENSATED),
     Case(A.NOTIFY_CUSTOMER, DW_REJECTS, S.COMPENSATED),
@@ -476,8 +480,10 @@ async def test_a_temporal_server_restart_during_a_request_only_delays_it(
 ) -> None:
     lane = await crashable.lane()
     await lane.worker()
-    # The step's bank call takes 3 s, so the server dies while the request waits on it.
-    await lane.fault("transfer", step, "latency", delayMs=3000)
+    # The step's bank call takes 1.2 s (inside the 1.5 s HTTP timeout: a longer one would be
+    # given up and retried into "409 in progress" until the bank is done), so the server dies
+    # while the request waits on it.
+    await lane.fault("transfer", step, "latency", delayMs=1200)
     restarts: list[asyncio.Task[tuple[float, float]]] = []
 
     async def restart_soon() -> tuple[float, float]:

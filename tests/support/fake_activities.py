@@ -30,6 +30,7 @@ from withdraw_service.activities.models import (
     SaveToDbInput,
     UserContext,
     ValidateUserInput,
+    VerifyDwRedemptionInput,
     VerifyTransferStatusInput,
     VerifyTransferStatusResult,
 )
@@ -50,7 +51,12 @@ class FakeActivities:
     verify_statuses: list[CheckerStatus] = field(default_factory=list)
     verify_error: str | None = None
     token_error: str | None = None
+    token_errors: list[str | None] = field(default_factory=list)  # one per call, then the above
     redemption_error: str | None = None
+    redemption_attempt: int = 1  # the attempt a scripted redemption failure says it was
+    redemption_status: DwRedemptionStatus = DwRedemptionStatus.SUCCESSFUL  # when accepted
+    # What each look-up of the redemption finds; none left (or unsettled): still pending.
+    settlement: list[DwRedemptionStatus] = field(default_factory=list)
     rollback_error: str | None = None
     saved: list[WithdrawState] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
@@ -68,6 +74,7 @@ class FakeActivities:
             self.verify_transfer_status,
             self.get_dw_token,
             self.create_dw_redemption,
+            self.verify_dw_redemption,
             self.save_to_db,
             self.rollback_transfer,
             self.open_operator_task,
@@ -132,18 +139,31 @@ class FakeActivities:
     @activity.defn(name=A.GET_DW_TOKEN)
     async def get_dw_token(self) -> DwTokenResult:
         self.calls.append(A.GET_DW_TOKEN)
-        _maybe_fail(self.token_error)
+        if self.token_errors:
+            _maybe_fail(self.token_errors.pop(0))
+        else:
+            _maybe_fail(self.token_error)
         return DwTokenResult(expires_at=datetime.now(UTC) + timedelta(hours=1))
 
     @activity.defn(name=A.CREATE_DW_REDEMPTION)
     async def create_dw_redemption(self, request: CreateDwRedemptionInput) -> DwRedemptionResult:
         self.calls.append(A.CREATE_DW_REDEMPTION)
         self.keys.append(request.idempotency_key)
-        _maybe_fail(self.redemption_error)
+        _maybe_fail(self.redemption_error, {"attempt": self.redemption_attempt})
         return DwRedemptionResult(
             redemption_id="DWAA001001-R1",
-            status_id=DwRedemptionStatus.SUCCESSFUL,
-            status_message="OK",
+            status_id=self.redemption_status,
+            status_message=self.redemption_status.name,
+        )
+
+    @activity.defn(name=A.VERIFY_DW_REDEMPTION)
+    async def verify_dw_redemption(self, request: VerifyDwRedemptionInput) -> DwRedemptionResult:
+        self.calls.append(A.VERIFY_DW_REDEMPTION)
+        status = self.settlement.pop(0) if self.settlement else DwRedemptionStatus.PENDING
+        if status not in SETTLED:
+            raise failure(FailureType.DW_REDEMPTION_PENDING, f"still {status.name}")
+        return DwRedemptionResult(
+            redemption_id=request.redemption_id, status_id=status, status_message=status.name
         )
 
     @activity.defn(name=A.SAVE_TO_DB)
@@ -174,6 +194,13 @@ class FakeActivities:
         self.compensated.append(request)
 
 
-def _maybe_fail(error_type: str | None) -> None:
+SETTLED = frozenset(
+    {DwRedemptionStatus.SUCCESSFUL, DwRedemptionStatus.FAILED, DwRedemptionStatus.REJECTED}
+)
+
+
+def _maybe_fail(error_type: str | None, *details: object) -> None:
     if error_type:
-        raise ApplicationError(f"scripted {error_type}", type=error_type, non_retryable=True)
+        raise ApplicationError(
+            f"scripted {error_type}", *details, type=error_type, non_retryable=True
+        )

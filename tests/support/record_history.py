@@ -25,7 +25,7 @@ from tests.support.fake_activities import GOOD_OTP, FakeActivities
 from tests.support.paths import RETRY_POLICIES, ROOT, TEMPORAL_TEST_SERVER
 from tests.support.temporal import register_search_attributes
 from withdraw_service.bootstrap import WORKFLOWS, data_converter, load_policies
-from withdraw_service.domain.outcomes import FailureType
+from withdraw_service.domain.outcomes import DwRedemptionStatus, FailureType
 from withdraw_service.logs import LogContextInterceptor
 from withdraw_service.settings import Settings
 from withdraw_service.workflows.models import OtpSubmission, WithdrawInput
@@ -52,6 +52,21 @@ PATHS = {
     # wait-for-database) and checks again.
     "database_wait": lambda: FakeActivities(
         restriction_errors=[FailureType.DATABASE_UNAVAILABLE] * 2
+    ),
+    # DriveWealth accepts the redemption PENDING; it is followed (patch dw-settlement) until
+    # SUCCESSFUL, or until FAILED reverses the transfer.
+    "settlement": lambda: FakeActivities(
+        redemption_status=DwRedemptionStatus.PENDING,
+        settlement=[DwRedemptionStatus.PENDING, DwRedemptionStatus.SUCCESSFUL],
+    ),
+    "settlement_failed": lambda: FakeActivities(
+        redemption_status=DwRedemptionStatus.PENDING,
+        settlement=[DwRedemptionStatus.FAILED],
+    ),
+    # The redemption was never sent and no fresh token can be had: "Token Failed" reverses.
+    "redemption_not_sent": lambda: FakeActivities(
+        redemption_error=FailureType.DW_NOT_SENT,
+        token_errors=[None, FailureType.INVALID_CREDENTIALS],
     ),
 }
 # Paths whose workflow waits on timers before `initiate` can answer: the time-skipping server

@@ -25,6 +25,7 @@ from withdraw_service.activities.models import (
     RollbackTransferInput,
     SaveToDbInput,
     ValidateUserInput,
+    VerifyDwRedemptionInput,
     VerifyTransferStatusInput,
 )
 from withdraw_service.activities.withdraw import WithdrawActivities
@@ -40,10 +41,11 @@ from withdraw_service.adapters.ports import (
 from withdraw_service.adapters.upstream import (
     UpstreamRefused,
     UpstreamUnauthorized,
+    UpstreamUnavailableError,
     UpstreamUnknownOutcome,
 )
 from withdraw_service.domain.outcomes import FailureType
-from withdraw_service.domain.policies import ACTIVITY_NAMES
+from withdraw_service.domain.policies import ACTIVITY_NAMES, ActivityName
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
@@ -427,8 +429,90 @@ async def test_a_fresh_token_refused_too_is_final_after_one_refresh(
     world = build(repository, drivewealth=RevokesEverything())
     with pytest.raises(ApplicationError) as caught:
         await world.activities.create_dw_redemption(redemption())
-    assert_business_error(caught.value, FailureType.DW_UNAUTHORIZED)
+    # DriveWealth refused it before reading it: not sent, on this (first) attempt.
+    assert_business_error(caught.value, FailureType.DW_NOT_SENT)
+    assert caught.value.details == ({"attempt": 1},)
     assert world.drivewealth.token_requests == 2
+
+
+class TokenEndpointDown(FakeDriveWealth):
+    """The cached token was revoked and no new one can be had."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+        self.add_account("acc-id-1", "DWAA001001", Decimal("1000.00"))
+
+    async def get_token(self) -> DwToken:
+        if self.token_requests:
+            raise self.error
+        return await super().get_token()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        UpstreamUnknownOutcome("drivewealth", "token", "HTTP 503"),
+        UpstreamUnavailableError("drivewealth", "token", "ConnectError"),
+    ],
+    ids=["token-5xx", "token-refused"],
+)
+async def test_no_token_to_be_had_is_not_sent(
+    repository: WithdrawalRepository, error: Exception
+) -> None:
+    world = build(repository, drivewealth=TokenEndpointDown(error))
+    await world.activities.get_dw_token()
+    world.drivewealth.valid_tokens.clear()
+    with pytest.raises(ApplicationError) as caught:
+        await world.activities.create_dw_redemption(redemption())
+    assert_business_error(caught.value, FailureType.DW_NOT_SENT)
+    assert world.drivewealth.redemptions == {}
+
+
+class ScriptedRedemption(FakeDriveWealth):
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+        self.add_account("acc-id-1", "DWAA001001", Decimal("1000.00"))
+
+    async def create_redemption(
+        self,
+        token: str,
+        account_no: str,
+        amount: Decimal,
+        redemption_type: str,
+        idempotency_key: str,
+        correlation_id: str,
+    ) -> DwRedemption:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (UpstreamUnavailableError("drivewealth", "redemption", "ConnectError"), "not-sent"),
+        (UpstreamUnknownOutcome("drivewealth", "redemption", "HTTP 409"), "unknown"),
+        (UpstreamUnknownOutcome("drivewealth", "redemption", "HTTP 429"), "unknown"),
+        (UpstreamRefused("drivewealth", "redemption", "K999", "HTTP 422"), "unknown"),
+        (UpstreamRefused("drivewealth", "redemption", "Y075", "HTTP 422"), "refused"),
+    ],
+    ids=["connection-refused", "in-progress", "rate-limited", "unknown-4xx", "y075"],
+)
+async def test_what_a_failed_redemption_attempt_means(
+    repository: WithdrawalRepository, error: Exception, kind: str
+) -> None:
+    """Only DriveWealth's own refusal is one; only a request that never left is not sent;
+    anything else may have redeemed (CONTRACT section 5)."""
+    world = build(repository, drivewealth=ScriptedRedemption(error))
+    with pytest.raises(ApplicationError) as caught:
+        await world.activities.create_dw_redemption(redemption())
+    expected = {
+        "not-sent": FailureType.DW_NOT_SENT,
+        "unknown": FailureType.DW_OUTCOME_UNKNOWN,
+        "refused": FailureType.INSUFFICIENT_BALANCE,
+    }[kind]
+    assert_business_error(caught.value, expected)
+    assert caught.value.details == ({"attempt": 1},)
 
 
 async def test_the_same_idempotency_key_twice_redeems_once(world: World) -> None:
@@ -468,6 +552,43 @@ async def test_a_redemption_dw_answers_as_failed_is_final(
     with pytest.raises(ApplicationError, match=message) as caught:
         await world.activities.create_dw_redemption(redemption())
     assert_business_error(caught.value, FailureType.ACCOUNT_SUSPENDED)
+
+
+# -- verifyDwRedemption ----------------------------------------------------------------------
+
+
+class Settles(FakeDriveWealth):
+    """A redemption accepted PENDING, read back as `statuses` says, one read after another."""
+
+    def __init__(self, *statuses: tuple[int, str]) -> None:
+        super().__init__()
+        self.statuses = list(statuses)
+
+    async def get_redemption(self, token: str, redemption_id: str) -> DwRedemption:
+        if token not in self.valid_tokens:
+            raise UpstreamUnauthorized("drivewealth", "redemption_status", "L075")
+        status_id, message = self.statuses.pop(0)
+        return DwRedemption(redemption_id, status_id, message)
+
+
+async def test_a_settled_redemption_is_answered(repository: WithdrawalRepository) -> None:
+    world = build(repository, drivewealth=Settles((2, "SUCCESSFUL"), (3, "FAILED")))
+    check = VerifyDwRedemptionInput(redemption_id="R-1")
+    assert (await world.activities.verify_dw_redemption(check)).status_message == "SUCCESSFUL"
+    world.drivewealth.valid_tokens.clear()  # revoked: refreshed once
+    assert (await world.activities.verify_dw_redemption(check)).status_id == 3
+
+
+@pytest.mark.parametrize(
+    ("status_id", "message"), [(0, "STARTED"), (1, "PENDING"), (16, "ON_HOLD")]
+)
+async def test_an_unsettled_redemption_fails_to_be_looked_up_again(
+    repository: WithdrawalRepository, status_id: int, message: str
+) -> None:
+    world = build(repository, drivewealth=Settles((status_id, message)))
+    with pytest.raises(ApplicationError, match=message) as caught:
+        await world.activities.verify_dw_redemption(VerifyDwRedemptionInput(redemption_id="R"))
+    assert_business_error(caught.value, FailureType.DW_REDEMPTION_PENDING)
 
 
 # -- saveToDb and rollbackTransfer -----------------------------------------------------------
@@ -518,5 +639,27 @@ def test_every_activity_is_registered_under_the_name_its_retry_policy_uses(
         activity._Definition.must_from_callable(cast(Callable[..., Any], fn)).name
         for fn in world.activities.all()
     ]
-    assert set(registered) == set(ACTIVITY_NAMES)
-    assert len(registered) == len(ACTIVITY_NAMES)
+    # The seed's activities, and the settlement look-up (it borrows a policy: POLICY_OF).
+    expected = {*ACTIVITY_NAMES, ActivityName.VERIFY_DW_REDEMPTION}
+    assert set(registered) == expected
+    assert len(registered) == len(expected)
+
+
+@pytest.mark.parametrize("code", ["E999", "HTTP_418", "TRANSFER_NOT_PENDING"])
+async def test_a_finalize_answer_the_bank_is_not_known_to_mean_is_an_unknown_outcome(
+    repository: WithdrawalRepository, code: str
+) -> None:
+    world = build(
+        repository, transfers=ScriptedFinalize(UpstreamRefused("transfer", "finalize", code))
+    )
+    with pytest.raises(ApplicationError) as caught:
+        await world.activities.finalize_transfer(finalize("auth-1"))
+    assert_business_error(caught.value, FailureType.TRANSFER_OUTCOME_UNKNOWN)
+
+
+async def test_an_initiation_answer_the_bank_is_not_known_to_mean_is_retried(
+    repository: WithdrawalRepository,
+) -> None:
+    world = build(repository, transfers=RefusingTransfers("E999"))
+    with pytest.raises(UpstreamUnknownOutcome, match="E999"):
+        await world.activities.initiate_transfer(initiation())

@@ -510,12 +510,11 @@ async def test_finalize_ending_for_an_operator_answers_the_state_not_a_failure(
     ends: S,
     code: FailureCode,
 ) -> None:
-    """An operator will decide; the customer is not told it failed. docs/api.md: 200 with
-    the state today (a 202 for these two endings is planned)."""
+    """An operator will decide; the customer is not told it failed: 202 with the state."""
     started(gateway, make_state)
     gateway.finalize_ends = (ends, code)
     response = await api.put(f"/withdraw/finalize/{WF}", json={"otpCode": OTP}, headers=AUTH)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     data = response.json()["data"]
     assert (data["workflowId"], data["status"], data["failureCode"]) == (WF, ends, code)
 

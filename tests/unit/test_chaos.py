@@ -94,7 +94,10 @@ def test_the_verdict_passes_money_moved_once_and_undone_money() -> None:
             {"correlationId": "b", "status": CheckerStatus.FAILED},
             {"correlationId": "b", "status": CheckerStatus.SUCCESS},
         ],
-        redemptions=[{"correlationId": "a", "id": "R1"}],
+        redemptions=[
+            {"correlationId": "a", "id": "R1", "status": "SUCCESSFUL"},
+            {"correlationId": "b", "id": "R2", "status": "FAILED"},  # it gave the cash back
+        ],
     )
     assert judge(states, ledger, {}) == []
 
@@ -106,6 +109,8 @@ def test_the_verdict_finds_each_kind_of_violation() -> None:
         _state(S.MANUAL_COMPENSATION_REQUIRED, "c"),  # no task
         _state(S.MANUAL_COMPENSATION_REQUIRED, "d"),  # resolved by nobody
         _state(S.FINALIZING_TRANSFER, "e"),  # still in flight
+        _state(S.COMPLETED, "h", "R8"),  # its redemption never settled
+        _state(S.TRANSFER_REJECTED, "i"),  # a redemption stands
     ]
     ledger = _ledger(
         transfers=[
@@ -113,17 +118,24 @@ def test_the_verdict_finds_each_kind_of_violation() -> None:
             _transfer("b", CheckerStatus.SUCCESS),
             _transfer("f", CheckerStatus.SUCCESS),
             _transfer("f", CheckerStatus.SUCCESS),  # twice for one withdrawal
+            _transfer("h", CheckerStatus.SUCCESS),
         ],
         reversals=[
             {"correlationId": "g", "status": CheckerStatus.SUCCESS},
             {"correlationId": "g", "status": CheckerStatus.SUCCESS},  # given back twice
         ],
+        redemptions=[
+            {"correlationId": "h", "id": "R8", "status": "PENDING"},
+            {"correlationId": "i", "id": "R9", "status": "SUCCESSFUL"},
+        ],
     )
     tasks = {"WITHDRAW-d": _task("WITHDRAW-d", TaskState.RESOLVED)}
     findings = judge(states, ledger, tasks)
-    assert len(findings) == 7, findings
+    assert len(findings) == 9, findings
     expected = (
         "2 transfers for f",
+        "[('R8', 'PENDING')]",
+        "a redemption stands",
         "2 reversals for g",
         "redemptions are []",
         "bank transfer stands",

@@ -38,6 +38,7 @@ _COUNTERS = {
     "withdraw_compensated_total",
     "withdraw_otp_timeout_total",
     "withdraw_compensation_failed_total",
+    "withdraw_reconciliation_mismatches_total",
     "temporal_workflow_completed_total",
     "temporal_workflow_failed_total",
     "temporal_activity_execution_failed_total",

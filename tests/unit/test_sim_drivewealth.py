@@ -191,3 +191,107 @@ async def test_redemption_refusals(sim: httpx.AsyncClient) -> None:
     everything = await redeem(sim, access, amount="10000.00", key="redemption-key-all-cash")
     assert everything.status_code == 200
     assert cash_of(await ledger(sim), "DWAA001001") == "0.00"
+
+
+async def add_fault(sim: httpx.AsyncClient, mode: str, **extra: Any) -> None:
+    spec = {"service": "drivewealth", "operation": "redemption", "mode": mode, **extra}
+    response = await sim.post("/_sim/faults", json=spec)
+    assert response.status_code == 200, response.text
+
+
+async def look_up(sim: httpx.AsyncClient, access: str, redemption_id: str) -> dict[str, Any]:
+    response = await sim.get(
+        f"{DW}/funding/redemptions/{redemption_id}", headers={"Authorization": f"Bearer {access}"}
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def settle(sim: httpx.AsyncClient, redemption_id: str, status: str) -> httpx.Response:
+    return await sim.post(
+        f"/_sim/drivewealth/redemptions/{redemption_id}/settle", json={"status": status}
+    )
+
+
+async def test_accept_pending_holds_the_cash_until_settled(sim: httpx.AsyncClient) -> None:
+    access = await token(sim)
+    await add_fault(sim, "accept_pending", times=2)
+    accepted = (await redeem(sim, access, key="redemption-key-pending-1")).json()
+    assert accepted["status"] == {"id": 1, "message": "PENDING"}
+    assert (await look_up(sim, access, accepted["id"]))["status"]["id"] == 1
+    assert cash_of(await ledger(sim), "DWAA001001") == "9850.00"  # held while pending
+
+    settled = await settle(sim, accepted["id"], "SUCCESSFUL")
+    assert settled.status_code == 200 and settled.json()["status"]["id"] == 2
+    assert (await look_up(sim, access, accepted["id"]))["status"]["message"] == "SUCCESSFUL"
+    assert (await settle(sim, accepted["id"], "SUCCESSFUL")).status_code == 200  # repeat
+    again = await settle(sim, accepted["id"], "FAILED")
+    assert again.status_code == 409 and again.json()["code"] == "INVALID_STATE"
+
+    # A pending one that fails gives the cash back.
+    second = (await redeem(sim, access, key="redemption-key-pending-2")).json()
+    assert cash_of(await ledger(sim), "DWAA001001") == "9700.00"
+    assert (await settle(sim, second["id"], "REJECTED")).json()["status"]["id"] == 15
+    state = await ledger(sim)
+    assert cash_of(state, "DWAA001001") == "9850.00"
+    assert [r["status"] for r in state["redemptions"]] == ["SUCCESSFUL", "REJECTED"]
+
+    missing = await settle(sim, "nope", "SUCCESSFUL")
+    assert missing.status_code == 404 and missing.json()["code"] == "NOT_FOUND"
+    bad = await settle(sim, second["id"], "PENDING")
+    assert bad.status_code == 422
+
+
+async def test_fail_after_accept_fails_at_the_next_status_read(sim: httpx.AsyncClient) -> None:
+    access = await token(sim)
+    await add_fault(sim, "fail_after_accept")
+    accepted = (await redeem(sim, access)).json()
+    assert accepted["status"]["message"] == "PENDING"
+    assert cash_of(await ledger(sim), "DWAA001001") == "9850.00"
+    assert (await look_up(sim, access, accepted["id"]))["status"] == {"id": 3, "message": "FAILED"}
+    state = await ledger(sim)
+    assert state["redemptions"][0]["status"] == "FAILED"
+    assert cash_of(state, "DWAA001001") == "10000.00"
+    # The same key replays the first answer (as accepted), never redeems again.
+    repeat = await redeem(sim, access)
+    assert repeat.json()["id"] == accepted["id"] and len((await ledger(sim))["redemptions"]) == 1
+
+
+async def test_an_accounts_redemptions_are_listed_as_they_stand(sim: httpx.AsyncClient) -> None:
+    access = await token(sim)
+    auth = {"Authorization": f"Bearer {access}"}
+    first = (await redeem(sim, access, key="redemption-key-list-1")).json()
+    await add_fault(sim, "fail_after_accept")
+    second = (await redeem(sim, access, key="redemption-key-list-2")).json()
+    await redeem(sim, access, key="redemption-key-list-3", account_no="DWAA001002")
+
+    listed = await sim.get(f"{DW}/accounts/acc-1001/funding/redemptions", headers=auth)
+    assert listed.status_code == 200
+    assert [(r["id"], r["status"]["message"]) for r in listed.json()] == [
+        (first["id"], "SUCCESSFUL"),
+        (second["id"], "FAILED"),  # a status read, like the single look-up
+    ]
+    assert listed.json()[0]["note"] == "withdrawal"
+    later = await sim.get(
+        f"{DW}/accounts/acc-1001/funding/redemptions",
+        params={"from": "2999-01-01T00:00:00"},
+        headers=auth,
+    )
+    assert later.json() == []
+    bad = await sim.get(
+        f"{DW}/accounts/acc-1001/funding/redemptions", params={"to": "soon"}, headers=auth
+    )
+    assert bad.status_code == 400 and bad.json()["errorCode"] == "E031"
+    unknown = await sim.get(f"{DW}/accounts/acc-0000/funding/redemptions", headers=auth)
+    assert unknown.status_code == 404
+    assert (await sim.get(f"{DW}/accounts/acc-1001/funding/redemptions")).status_code == 401
+    assert (await ledger(sim))["calls"]["drivewealth.redemption_status"] == 5
+
+
+async def test_revoked_tokens_answer_401_and_new_ones_work(sim: httpx.AsyncClient) -> None:
+    old = await token(sim)
+    revoked = await sim.post("/_sim/drivewealth/revoke-tokens")
+    assert revoked.status_code == 200 and revoked.json() == {"revoked": 1}
+    assert (await redeem(sim, old)).status_code == 401
+    assert (await redeem(sim, await token(sim))).status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -235,6 +236,14 @@ async def test_checker_pending_and_fail(sim: httpx.AsyncClient) -> None:
         ({"service": "session", "operation": "user", "mode": "explode"}, "mode"),
         ({"service": "session", "operation": "initiate", "mode": "error_500"}, "no operation"),
         ({"service": "session", "operation": "user", "mode": "pending"}, "does not apply"),
+        (
+            {"service": "transfer", "operation": "initiate", "mode": "accept_pending"},
+            "does not apply",
+        ),
+        (
+            {"service": "transfer-checker", "operation": "status", "mode": "in_progress_409"},
+            "does not apply",
+        ),
         ({"service": "session", "operation": "user", "mode": "latency"}, "delayMs"),
         ({"service": "flex", "operation": "customer", "mode": "error_500", "times": 0}, "times"),
         (
@@ -277,3 +286,79 @@ async def test_faults_are_listed_as_posted(sim: httpx.AsyncClient) -> None:
             "match": {"userId": None, "accountNo": "DWAA001001"},
         }
     ]
+
+
+async def dw_token(sim: httpx.AsyncClient) -> str:
+    response = await sim.post(
+        f"{DW}/auth/tokens",
+        json={"clientID": "sim-dw-client", "clientSecret": "sim-dw-secret"},
+        headers={"dw-client-app-key": "sim-dw-app-key"},
+    )
+    value: str = response.json()["access_token"]
+    return value
+
+
+async def dw_redeem(sim: httpx.AsyncClient, access: str, key: str) -> httpx.Response:
+    body = {"accountNo": "DWAA001001", "amount": "25.00", "currency": "USD", "type": "ACH"}
+    headers = {"Authorization": f"Bearer {access}", "Idempotency-Key": key}
+    return await sim.post(f"{DW}/funding/redemptions", json=body, headers=headers)
+
+
+async def test_in_progress_409_applies_nothing(sim: httpx.AsyncClient) -> None:
+    access = await dw_token(sim)
+    await add_fault(sim, service="drivewealth", operation="redemption", mode="in_progress_409")
+    key = "in-progress-key-0001"
+    busy = await dw_redeem(sim, access, key)
+    assert busy.status_code == 409 and busy.json()["errorCode"] == "IDEMPOTENCY_IN_PROGRESS"
+    assert (await ledger(sim))["redemptions"] == []
+    assert (await dw_redeem(sim, access, key)).status_code == 200  # the key was not used up
+    await add_fault(sim, service="transfer", operation="initiate", mode="in_progress_409")
+    assert (await initiate(sim)).status_code == 409
+    assert (await ledger(sim))["transfers"] == []
+
+
+async def test_the_same_key_while_a_call_is_in_progress_answers_409(
+    sim: httpx.AsyncClient,
+) -> None:
+    """A call with a key is in progress until it is decided: a client that gave up on it and
+    retries meets 409, as at the real services, and nothing is applied twice."""
+    access = await dw_token(sim)
+    await add_fault(sim, service="drivewealth", operation="redemption", mode="latency", delayMs=300)
+    key = "concurrent-key-0001"
+    slow = asyncio.create_task(dw_redeem(sim, access, key))
+    await asyncio.sleep(0.1)
+    await add_fault(sim, service="drivewealth", operation="redemption", mode="reject")
+    meanwhile = await dw_redeem(sim, access, key)
+    assert meanwhile.status_code == 409
+    assert meanwhile.json()["errorCode"] == "IDEMPOTENCY_IN_PROGRESS"
+    refused = await dw_redeem(sim, access, "concurrent-key-0003")  # the 409 took no fault
+    assert refused.status_code == 422 and refused.json()["errorCode"] == "Y075"
+    other_key = await dw_redeem(sim, access, "concurrent-key-0002")  # not held up by it
+    assert other_key.status_code == 200 and not slow.done()
+    first = await slow
+    assert first.status_code == 200
+    after = await dw_redeem(sim, access, key)
+    assert after.text == first.text
+    assert len((await ledger(sim))["redemptions"]) == 2
+
+
+async def test_a_hang_without_applying_holds_no_key(sim: httpx.AsyncClient) -> None:
+    """`timeout` is a request lost on its way: the service never works on it."""
+    await add_fault(sim, service="transfer", operation="initiate", mode="timeout", delayMs=200)
+    hung = asyncio.create_task(initiate(sim, key="hang-key"))
+    await asyncio.sleep(0.05)
+    retried = await initiate(sim, key="hang-key")
+    assert retried.status_code == 200
+    assert (await hung).status_code == 504
+    assert (await initiate(sim, key="hang-key")).text == retried.text
+    assert len((await ledger(sim))["transfers"]) == 1
+
+
+async def test_status_reads_of_redemptions_have_their_own_faults(sim: httpx.AsyncClient) -> None:
+    access = await dw_token(sim)
+    created = (await dw_redeem(sim, access, "status-read-key-0001")).json()
+    await add_fault(sim, service="drivewealth", operation="redemption_status", mode="error_500")
+    auth = {"Authorization": f"Bearer {access}"}
+    path = f"{DW}/funding/redemptions/{created['id']}"
+    assert (await sim.get(path, headers=auth)).status_code == 500
+    assert (await sim.get(path, headers=auth)).status_code == 200

@@ -294,7 +294,7 @@ async def test_unknown_redemption_twice_hands_to_operators_without_reversing(
 
 @pytest.mark.parametrize(
     "second",
-    ["UpstreamUnavailableError", FailureType.DW_UNAUTHORIZED, FailureType.ACCOUNT_LOOKUP],
+    ["UpstreamUnavailableError", FailureType.DW_NOT_SENT, FailureType.ACCOUNT_LOOKUP],
 )
 async def test_second_look_without_a_refusal_never_reverses(
     client: Client, task_queue: str, withdraw_input: WithdrawInput, second: str

@@ -29,6 +29,7 @@ CALLS: dict[ActivityName, int] = {
     A.GET_DW_TOKEN: 1,
     A.CREATE_DW_REDEMPTION: 5,  # user, token, redemption; after a 401 token and redemption
     A.ROLLBACK_TRANSFER: 1,
+    A.VERIFY_DW_REDEMPTION: 4,  # token, redemption; after a 401 both again
 }
 MIN_SECONDS_PER_CALL = 1.0
 

@@ -96,6 +96,10 @@ class DwRedemptionResult(BaseModel):
     status_message: str
 
 
+class VerifyDwRedemptionInput(BaseModel):
+    redemption_id: str
+
+
 class SaveToDbInput(BaseModel):
     state: WithdrawState
     dw_account_id: str | None = None

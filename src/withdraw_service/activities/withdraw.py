@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from withdraw_service.activities.failures import current_attempt, failure
 from withdraw_service.activities.models import (
@@ -30,12 +31,14 @@ from withdraw_service.activities.models import (
     SaveToDbInput,
     UserContext,
     ValidateUserInput,
+    VerifyDwRedemptionInput,
     VerifyTransferStatusInput,
     VerifyTransferStatusResult,
 )
 from withdraw_service.activities.token_cache import DwTokenCache
 from withdraw_service.adapters.ports import (
     DriveWealth,
+    DwRedemption,
     TransferChecker,
     TransferInitiation,
     TransferService,
@@ -45,11 +48,16 @@ from withdraw_service.adapters.upstream import (
     UpstreamNotFound,
     UpstreamRefused,
     UpstreamUnauthorized,
+    UpstreamUnavailableError,
     UpstreamUnknownOutcome,
 )
 from withdraw_service.domain.outcomes import (
     DW_ACCEPTED,
+    DW_SETTLED_UNPAID,
+    FINALIZE_REFUSALS,
+    INITIATE_REFUSALS,
     CheckerStatus,
+    DwRedemptionStatus,
     FailureType,
     FinalizeOutcome,
     UpstreamCode,
@@ -144,6 +152,11 @@ class WithdrawActivities:
                 request.idempotency_key,
             )
         except UpstreamRefused as exc:
+            if exc.error_code not in INITIATE_REFUSALS:
+                # Not a refusal the bank is known to mean: retried with the same key.
+                raise UpstreamUnknownOutcome(
+                    exc.service, exc.operation, f"answered {exc.error_code}"
+                ) from None
             kind = (
                 FailureType.INSUFFICIENT_FUNDS
                 if exc.error_code == UpstreamCode.INSUFFICIENT_FUNDS
@@ -173,12 +186,18 @@ class WithdrawActivities:
                 request.sima_stan,
                 request.idempotency_key,
             )
-        except UpstreamUnknownOutcome:
+        except UpstreamUnknownOutcome as exc:
             # The debit may have happened: the workflow asks the Transfer Checker, never re-sends.
             raise failure(
-                FailureType.TRANSFER_OUTCOME_UNKNOWN, "finalize timed out; outcome unknown"
+                FailureType.TRANSFER_OUTCOME_UNKNOWN, f"finalize outcome unknown ({exc.detail})"
             ) from None
         except UpstreamRefused as exc:
+            if exc.error_code not in FINALIZE_REFUSALS:
+                # Not one of the bank's own refusals: it says nothing of the debit.
+                raise failure(
+                    FailureType.TRANSFER_OUTCOME_UNKNOWN,
+                    f"finalize answered {exc.error_code}; outcome unknown",
+                ) from None
             return _refused_finalize(exc)
         if not receipt.success:
             return FinalizeTransferResult(
@@ -213,51 +232,101 @@ class WithdrawActivities:
 
     @activity.defn(name=ActivityName.CREATE_DW_REDEMPTION)
     async def create_dw_redemption(self, request: CreateDwRedemptionInput) -> DwRedemptionResult:
+        """Redeem, with the same Idempotency-Key on every attempt: a retry after a timeout that
+        had gone through returns the first redemption instead of redeeming twice.
+
+        Every failure says which attempt raised it (`{"attempt": n}`), and what it means:
+        DriveWealth's own refusal (Y075, or a redemption it answered FAILED/REJECTED), not sent
+        at all (DW_NOT_SENT: the workflow may trust it only on attempt 1), or unknown."""
         account_no = await self._account_no(request.user_id, request.dw_account_id)
+        attempt = {"attempt": current_attempt()}
 
-        async def attempt(refresh: bool) -> DwRedemptionResult:
-            token = await self._tokens.token(refresh=refresh)
-            redemption = await self._drivewealth.create_redemption(
-                token,
-                account_no,
-                request.amount,
-                self._redemption_type,
-                request.idempotency_key,
-                request.correlation_id,
-            )
-            if redemption.status_id not in DW_ACCEPTED:
-                raise failure(
-                    FailureType.ACCOUNT_SUSPENDED, f"redemption {redemption.status_message}"
+        async def send(refresh: bool) -> DwRedemptionResult:
+            try:
+                token = await self._tokens.token(refresh=refresh)
+            except Exception as exc:  # whatever it was, the redemption was not sent
+                raise _NotSent(f"no DriveWealth token ({type(exc).__name__})") from None
+            try:
+                redemption = await self._drivewealth.create_redemption(
+                    token,
+                    account_no,
+                    request.amount,
+                    self._redemption_type,
+                    request.idempotency_key,
+                    request.correlation_id,
                 )
-            return DwRedemptionResult(
-                redemption_id=redemption.redemption_id,
-                status_id=redemption.status_id,
-                status_message=redemption.status_message,
-            )
+            except UpstreamUnavailableError as exc:
+                raise _NotSent(f"DriveWealth not reached ({exc.detail})") from None
+            return _redemption_result(redemption)
 
-        # The same Idempotency-Key on every attempt: a retry after a timeout that had gone
-        # through returns the first redemption instead of redeeming twice.
         try:
             try:
-                return await attempt(refresh=False)
+                result = await send(refresh=False)
             except UpstreamUnauthorized:
                 self._tokens.invalidate()
-                return await attempt(refresh=True)
+                result = await send(refresh=True)
         except UpstreamUnauthorized:
             raise failure(
-                FailureType.DW_UNAUTHORIZED, "DriveWealth refused a fresh token"
+                FailureType.DW_NOT_SENT, "DriveWealth refused a fresh token (401)", attempt
             ) from None
-        except UpstreamUnknownOutcome:
+        except _NotSent as exc:
+            raise failure(FailureType.DW_NOT_SENT, str(exc), attempt) from None
+        except UpstreamUnknownOutcome as exc:
             raise failure(
-                FailureType.DW_OUTCOME_UNKNOWN, "redemption timed out; outcome unknown"
+                FailureType.DW_OUTCOME_UNKNOWN,
+                f"redemption outcome unknown ({exc.detail})",
+                attempt,
             ) from None
         except UpstreamRefused as exc:
-            kind = (
-                FailureType.INSUFFICIENT_BALANCE
-                if exc.error_code == UpstreamCode.DW_AMOUNT_ABOVE_CASH
-                else FailureType.ACCOUNT_SUSPENDED
+            if exc.error_code != UpstreamCode.DW_AMOUNT_ABOVE_CASH:
+                # Not a refusal DriveWealth is known to mean: it says nothing of the money.
+                raise failure(
+                    FailureType.DW_OUTCOME_UNKNOWN,
+                    f"redemption answered {exc.error_code}; outcome unknown",
+                    attempt,
+                ) from None
+            raise failure(
+                FailureType.INSUFFICIENT_BALANCE, f"redemption refused: {exc.error_code}", attempt
+            ) from None
+        if result.status_id in DW_SETTLED_UNPAID:  # DriveWealth's own "no"
+            raise failure(
+                FailureType.ACCOUNT_SUSPENDED, f"redemption {result.status_message}", attempt
             )
-            raise failure(kind, f"redemption refused: {exc.error_code}") from None
+        if result.status_id not in DW_ACCEPTED:  # a redemption exists, in a state we do not know
+            raise failure(
+                FailureType.DW_OUTCOME_UNKNOWN,
+                f"redemption answered status {result.status_id}; outcome unknown",
+                attempt,
+            )
+        return result
+
+    @activity.defn(name=ActivityName.VERIFY_DW_REDEMPTION)
+    async def verify_dw_redemption(self, request: VerifyDwRedemptionInput) -> DwRedemptionResult:
+        """The redemption once DriveWealth has settled it (SUCCESSFUL, FAILED or REJECTED);
+        while it has not, fails DW_REDEMPTION_PENDING, and the retry policy looks again."""
+
+        async def read(refresh: bool) -> DwRedemptionResult:
+            token = await self._tokens.token(refresh=refresh)
+            return _redemption_result(
+                await self._drivewealth.get_redemption(token, request.redemption_id)
+            )
+
+        try:
+            result = await read(refresh=False)
+        except UpstreamUnauthorized:
+            self._tokens.invalidate()
+            result = await read(refresh=True)
+        if result.status_id == DwRedemptionStatus.SUCCESSFUL or result.status_id in (
+            DW_SETTLED_UNPAID
+        ):
+            return result
+        # Not settled yet, or a status we do not know: never read as settled either way.
+        # Benign: an expected wait, not an error to log or to count as a failing activity.
+        raise ApplicationError(
+            f"redemption not settled yet: {result.status_message or result.status_id}",
+            type=FailureType.DW_REDEMPTION_PENDING,
+            category=ApplicationErrorCategory.BENIGN,
+        )
 
     @activity.defn(name=ActivityName.SAVE_TO_DB)
     async def save_to_db(self, request: SaveToDbInput) -> None:
@@ -319,9 +388,22 @@ class WithdrawActivities:
             self.verify_transfer_status,
             self.get_dw_token,
             self.create_dw_redemption,
+            self.verify_dw_redemption,
             self.save_to_db,
             self.rollback_transfer,
         ]
+
+
+class _NotSent(Exception):
+    """The redemption request never left: nothing can have been redeemed by this attempt."""
+
+
+def _redemption_result(redemption: DwRedemption) -> DwRedemptionResult:
+    return DwRedemptionResult(
+        redemption_id=redemption.redemption_id,
+        status_id=redemption.status_id,
+        status_message=redemption.status_message,
+    )
 
 
 def _refused_finalize(exc: UpstreamRefused) -> FinalizeTransferResult:

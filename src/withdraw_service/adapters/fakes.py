@@ -174,9 +174,26 @@ class FakeDriveWealth(DriveWealth):
             f"{account_no}-{len(self.redemptions) + 1}",
             DwRedemptionStatus.SUCCESSFUL,
             DwRedemptionStatus.SUCCESSFUL.name,
+            correlation_id,
         )
         self.redemptions[idempotency_key] = redemption
         return redemption
+
+    async def get_redemption(self, token: str, redemption_id: str) -> DwRedemption:
+        if token not in self.valid_tokens:
+            raise UpstreamUnauthorized("drivewealth", "redemption_status", "L075")
+        for redemption in self.redemptions.values():
+            if redemption.redemption_id == redemption_id:
+                return redemption
+        raise UpstreamNotFound("drivewealth", "redemption_status", "K404")
+
+    async def list_redemptions(
+        self, token: str, account_id: str, since: datetime
+    ) -> list[DwRedemption]:
+        if token not in self.valid_tokens:
+            raise UpstreamUnauthorized("drivewealth", "redemption_status", "L075")
+        prefix = f"{self.account_ids[account_id]}-"
+        return [r for r in self.redemptions.values() if r.redemption_id.startswith(prefix)]
 
     async def cash_available(self, token: str, account_id: str) -> Decimal:
         if token not in self.valid_tokens:

@@ -18,6 +18,12 @@ from withdraw_service.adapters.upstream import (
     UpstreamUnknownOutcome,
 )
 
+# Errors raised before a connection carried any byte of the request.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# The error code of a 409 answered while an earlier request with the same Idempotency-Key is
+# still being worked on (the Transfer Service's and DriveWealth's stand-ins answer it).
+IN_PROGRESS = "IDEMPOTENCY_IN_PROGRESS"
+
 
 class JsonServiceClient:
     """A named external service behind one httpx client (shared, built by bootstrap)."""
@@ -51,11 +57,13 @@ class JsonServiceClient:
                 )
         except TimeoutError:
             raise UpstreamUnknownOutcome(self.service, operation, "deadline passed") from None
-        except httpx.TimeoutException:
-            # Also a timeout before the request was sent counts as unknown: we cannot tell.
-            raise UpstreamUnknownOutcome(self.service, operation, "timed out") from None
-        except httpx.TransportError as exc:
+        except NOT_SENT as exc:
+            # No connection was made (refused, or none within the timeout): nothing was sent.
             raise UpstreamUnavailableError(self.service, operation, type(exc).__name__) from None
+        except httpx.TransportError as exc:
+            # Lost or timed out after the request may have gone out (a read timeout, a reset,
+            # a connection the server closed as it was reused): it may have been applied.
+            raise UpstreamUnknownOutcome(self.service, operation, type(exc).__name__) from None
         return self._interpret(operation, response)
 
     def _interpret(self, operation: str, response: httpx.Response) -> Any:
@@ -67,14 +75,13 @@ class JsonServiceClient:
             except ValueError:
                 # It answered success but we cannot read what it did: treat as unknown.
                 raise UpstreamUnknownOutcome(self.service, operation, "unreadable answer") from None
-        if status in (408, 429):
-            raise UpstreamUnavailableError(self.service, operation, f"HTTP {status}")
-        if status == 504:
-            raise UpstreamUnknownOutcome(self.service, operation, "gateway timeout")
-        if status >= 500:
-            raise UpstreamUnavailableError(self.service, operation, f"HTTP {status}")
         body = _error_body(response)
         code = str(body.get("errorCode") or f"HTTP_{status}")
+        if status >= 500 or status in (408, 429) or code == IN_PROGRESS:
+            # A 5xx may come after the service applied the call; a 409 "in progress" means an
+            # earlier attempt with this key is still being worked on; 408 and 429 are not the
+            # service's business answer. None of them says what happened (CONTRACT 5).
+            raise UpstreamUnknownOutcome(self.service, operation, f"HTTP {status} {code}")
         if status == 401:
             raise UpstreamUnauthorized(self.service, operation, code)
         if status == 404:

@@ -4,6 +4,8 @@ simulators that stand in for them) serve.
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -159,19 +161,35 @@ class HttpDriveWealth(DriveWealth):
                 "amount": format_amount(amount),
                 "currency": CURRENCY,
                 "type": redemption_type,
-                "note": f"withdraw {correlation_id}",
+                "note": redemption_note(correlation_id),
             },
             headers={
                 "Authorization": f"Bearer {token}",
                 **_headers(idempotency_key, correlation_id),
             },
         )
-        status = body.get("status") or {}
-        return DwRedemption(
-            redemption_id=str(body["id"]),
-            status_id=int(status.get("id", -1)),
-            status_message=str(status.get("message", "")),
+        return _redemption(body)
+
+    async def get_redemption(self, token: str, redemption_id: str) -> DwRedemption:
+        body = await self._client.request(
+            "redemption_status",
+            "GET",
+            f"/back-office/funding/redemptions/{redemption_id}",
+            headers={"Authorization": f"Bearer {token}"},
         )
+        return _redemption(body)
+
+    async def list_redemptions(
+        self, token: str, account_id: str, since: datetime
+    ) -> list[DwRedemption]:
+        body = await self._client.request(
+            "redemption_status",
+            "GET",
+            f"/back-office/accounts/{account_id}/funding/redemptions",
+            params={"from": since.isoformat()},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return [_redemption(item) for item in body]
 
     async def cash_available(self, token: str, account_id: str) -> Decimal:
         body = await self._client.request(
@@ -182,6 +200,30 @@ class HttpDriveWealth(DriveWealth):
         )
         # DW answers JSON numbers; go through str so no binary float error reaches the money.
         return Decimal(str(body["cash"]["cashAvailableForWithdrawal"]))
+
+
+_NOTE_PREFIX = "withdraw "
+
+
+def redemption_note(correlation_id: str) -> str:
+    """The note a redemption is created with: names the withdrawal it belongs to."""
+    return f"{_NOTE_PREFIX}{correlation_id}"
+
+
+def _redemption(body: dict[str, Any]) -> DwRedemption:
+    status = body.get("status") or {}
+    note = body.get("note")
+    correlation = None
+    if isinstance(note, str) and note.startswith(_NOTE_PREFIX):
+        named = note.removeprefix(_NOTE_PREFIX)
+        with contextlib.suppress(ValueError):  # a note of the customer's own, not ours
+            correlation = str(uuid.UUID(named))
+    return DwRedemption(
+        redemption_id=str(body["id"]),
+        status_id=int(status.get("id", -1)),
+        status_message=str(status.get("message", "")),
+        correlation_id=correlation,
+    )
 
 
 def _headers(idempotency_key: str, correlation_id: str | None = None) -> dict[str, str]:

@@ -68,6 +68,8 @@ class DwRedemption:
     redemption_id: str
     status_id: int
     status_message: str
+    # The withdrawal it belongs to, from the note it was created with (listings only).
+    correlation_id: str | None = None
 
 
 class UserDirectory(abc.ABC):
@@ -121,6 +123,16 @@ class DriveWealth(abc.ABC):
         idempotency_key: str,
         correlation_id: str,
     ) -> DwRedemption: ...
+
+    @abc.abstractmethod
+    async def get_redemption(self, token: str, redemption_id: str) -> DwRedemption:
+        """The redemption as it stands now (settled or not)."""
+
+    @abc.abstractmethod
+    async def list_redemptions(
+        self, token: str, account_id: str, since: datetime
+    ) -> list[DwRedemption]:
+        """The account's redemptions created since `since`, as they stand now."""
 
     @abc.abstractmethod
     async def cash_available(self, token: str, account_id: str) -> Decimal: ...

@@ -1,12 +1,16 @@
 """What an external call can end in, besides an answer.
 
     ExternalServiceError          service, operation
-    ├── UpstreamUnknownOutcome    timed out: the call may or may not have been applied;
-    │                             look the result up before deciding (never retry blindly)
-    ├── UpstreamUnavailableError  connection refused or 5xx: not applied, safe to retry
-    ├── UpstreamUnauthorized      401: credentials or token refused
+    ├── UpstreamUnknownOutcome    the call may or may not have been applied: a timeout, a
+    │                             5xx, 409 "in progress", 408, 429, a connection lost after
+    │                             sending; look the result up before deciding (CONTRACT 5)
+    ├── UpstreamUnavailableError  provably not sent: the connection was refused or never
+    │                             made, or no time was left; nothing can have been applied
+    ├── UpstreamUnauthorized      401: credentials or token refused before the request was read
     ├── UpstreamNotFound          404: the thing asked for does not exist
-    └── UpstreamRefused           a business refusal (4xx with an error code): final
+    └── UpstreamRefused           any other 4xx, with the upstream's error code; only the
+                                  caller knows which codes are that service's own business
+                                  refusals (an unknown code is an unknown outcome)
 
 Messages carry the service, the operation and the upstream's error code, never a body that
 could hold an OTP, a token or an account number.

@@ -10,7 +10,7 @@ import hashlib
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
@@ -41,8 +42,8 @@ from withdraw_service.domain.outcomes import (
     OtpVerdict,
     ProblemCode,
 )
-from withdraw_service.domain.policies import RetryPolicies
-from withdraw_service.domain.statuses import WithdrawStatus
+from withdraw_service.domain.policies import DwSettlement, RetryPolicies
+from withdraw_service.domain.statuses import RECEIPT, WithdrawStatus
 from withdraw_service.domain.withdrawal import WithdrawState
 from withdraw_service.logs import bind_log_context
 from withdraw_service.persistence.idempotency import (
@@ -78,6 +79,7 @@ class GatewayConfig:
     otp_max_attempts: int
     execution_timeout: timedelta
     policies: RetryPolicies
+    dw_settlement: DwSettlement = field(default_factory=DwSettlement)
 
 
 class WithdrawGateway:
@@ -137,6 +139,7 @@ class WithdrawGateway:
             otp_timeout_seconds=self._config.otp_timeout_seconds,
             otp_max_attempts=self._config.otp_max_attempts,
             policies=self._config.policies,
+            dw_settlement=self._config.dw_settlement,
         )
         start = WithStartWorkflowOperation(
             WithdrawWorkflow.run,
@@ -261,11 +264,26 @@ class WithdrawGateway:
         if result.verdict == OtpVerdict.EXPIRED:
             raise errors.OtpExpired("the OTP window is over or its attempts are used up")
         try:
-            state = await asyncio.wait_for(handle.result(), max(0.0, deadline - time.monotonic()))
+            state = await asyncio.wait_for(
+                self._receipt(handle), max(0.0, deadline - time.monotonic())
+            )
         except Exception:  # the OTP is taken: whatever happens now, answer the state as it is
             state = await self.status(workflow_id, user_id)
-            return Answer(state, state.is_terminal)
+            return Answer(state, state.is_terminal or state.status in RECEIPT)
         return Answer(state, True)
+
+    @staticmethod
+    async def _receipt(handle: WorkflowHandle[Any, WithdrawState]) -> WithdrawState:
+        """The state once it is a receipt (COMPLETED, DW_REDEMPTION_PENDING) or has ended."""
+        try:
+            state: WithdrawState = await handle.execute_update(
+                "awaitReceipt", result_type=WithdrawState
+            )
+            return state
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return await handle.result()  # it has already ended
 
     async def cancel(self, workflow_id: str, user_id: str) -> Answer:
         """Cancel a withdrawal awaiting its OTP; INVALID_STATE for any other status. Not

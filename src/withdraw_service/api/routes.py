@@ -27,7 +27,7 @@ from withdraw_service.domain.outcomes import (
     REFUSED_AT_INITIATION,
     initiation_problem,
 )
-from withdraw_service.domain.statuses import WithdrawStatus
+from withdraw_service.domain.statuses import UNRESOLVED, WithdrawStatus
 from withdraw_service.domain.withdrawal import WithdrawState
 
 router = APIRouter(tags=["withdrawals"])
@@ -114,6 +114,8 @@ async def finalize_withdraw(
             withdrawal=state_json(state),
             failureCode=state.failure_code,
         )
+    if state.status in UNRESOLVED:  # ended, but an operator decides where the money goes
+        return JSONResponse(envelope(state_json(state)), status_code=202)
     return _answer(answer)
 
 

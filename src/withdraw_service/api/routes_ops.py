@@ -43,7 +43,9 @@ def task_json(task: OperatorTask) -> dict[str, Any]:
     responses=problems(401, 403, 422),
 )
 async def list_tasks(_: Operator, desk: Desk, state: TaskState | None = None) -> dict[str, Any]:
-    """Manual compensation (COMPENSATION_FAILED) and manual review (TRANSFER_UNRESOLVED) tasks."""
+    """Money a person must settle: failed or unknown compensations (COMPENSATION_FAILED),
+    unknown transfers (TRANSFER_UNRESOLVED), redemptions DriveWealth did not settle in time
+    (DW_SETTLEMENT_OVERDUE) and what reconciliation found (RECONCILIATION_MISMATCH)."""
     tasks = await desk.tasks(state)
     return envelope([task_json(t) for t in tasks])
 

@@ -19,7 +19,7 @@ import httpx
 
 from withdraw_service.api.auth import mint_token
 from withdraw_service.chaos.scenarios import AMOUNT, START_CASH, Behaviour, Scenario
-from withdraw_service.domain.outcomes import ProblemCode
+from withdraw_service.domain.outcomes import DwRedemptionStatus, ProblemCode
 from withdraw_service.domain.statuses import TERMINAL
 from withdraw_service.domain.statuses import WithdrawStatus as S
 
@@ -153,9 +153,26 @@ class Customer:
             state = await self._state_when(workflow_id, lambda s: s["status"] != S.INITIATED)
         if state["status"] == S.AWAITING_OTP:
             await self._answer_otp(workflow_id, state)
+        if behaviour == Behaviour.DW_SETTLES:
+            await self._settle_when_pending(workflow_id)
         end = await self._state_when(workflow_id, lambda s: s["status"] in TERMINAL)
         self.outcome.correlation_id = end.get("correlationId")
         self.outcome.reached = end["status"]
+
+    async def _settle_when_pending(self, workflow_id: str) -> None:
+        """DriveWealth settles the redemption it accepted, a moment after accepting it."""
+        state = await self._state_when(
+            workflow_id, lambda s: s["status"] in TERMINAL or s["status"] == S.DW_REDEMPTION_PENDING
+        )
+        if state["status"] != S.DW_REDEMPTION_PENDING:
+            return
+        await asyncio.sleep(1)
+        settled = await self.sim.post(
+            f"/_sim/drivewealth/redemptions/{state['dwRedemptionId']}/settle",
+            json={"status": DwRedemptionStatus.SUCCESSFUL.name},
+        )
+        if settled.status_code != 200:
+            self.outcome.findings.append(f"settling answered {settled.status_code}")
 
     async def _initiate(self, amount: Decimal, key: str) -> dict[str, Any]:
         response = await self.api.send(

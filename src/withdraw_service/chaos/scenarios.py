@@ -19,7 +19,8 @@ from withdraw_service.domain.statuses import WithdrawStatus as S
 
 
 class Behaviour(StrEnum):
-    """What the customer does between initiate and the end."""
+    """What the customer does between initiate and the end (and, for DW_SETTLES, what
+    DriveWealth does meanwhile)."""
 
     PLAIN = "plain"  # the right OTP at once
     WRONG_OTP_ONCE = "wrong-otp-once"  # a wrong code, then the right one
@@ -29,6 +30,7 @@ class Behaviour(StrEnum):
     REPEAT_INITIATE = "repeat-initiate"  # initiate sent twice with one Idempotency-Key
     REPEAT_FINALIZE = "repeat-finalize"  # finalize sent twice with one Idempotency-Key
     TOO_LITTLE_CASH = "too-little-cash"  # asks for more than the brokerage cash
+    DW_SETTLES = "dw-settles"  # DriveWealth settles the pending redemption SUCCESSFUL later
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ CATALOGUE: tuple[Scenario, ...] = (
         S.INITIATION_FAILED,
         (_f("transfer", "initiate", "error_500", times=5),),
     ),
+    Scenario("initiate-in-progress", S.COMPLETED, (_f("transfer", "initiate", "in_progress_409"),)),
     Scenario(
         "initiate-timeout-after-commit",
         S.COMPLETED,
@@ -121,6 +124,18 @@ CATALOGUE: tuple[Scenario, ...] = (
         "finalize-timeout-checker-failed",
         S.TRANSFER_FAILED,
         (_f("transfer", "finalize", "timeout"), _f("transfer-checker", "status", "fail")),
+    ),
+    Scenario(
+        # Still being worked on (3 s) when the client gives up: the resend meets 409 until
+        # it is done, and the Transfer Checker then reports it SUCCESS.
+        "finalize-slow",
+        S.COMPLETED,
+        (_f("transfer", "finalize", "latency", delay_ms=3000),),
+    ),
+    Scenario(
+        "finalize-in-progress",  # not the bank's refusal: the checker says INITIATED, resent
+        S.COMPLETED,
+        (_f("transfer", "finalize", "in_progress_409"),),
     ),
     Scenario(
         "finalize-never-settles",
@@ -152,6 +167,36 @@ CATALOGUE: tuple[Scenario, ...] = (
         "dw-timeout-always",
         S.COMPLETED,  # the second look finds nothing redeemed and redeems once
         (_f("drivewealth", "redemption", "timeout", times=3),),
+    ),
+    Scenario(
+        "dw-in-progress-twice",  # 409 is no refusal: retried with the same key
+        S.COMPLETED,
+        (_f("drivewealth", "redemption", "in_progress_409", times=2),),
+    ),
+    # DriveWealth accepting the redemption without settling it (DW_REDEMPTION_PENDING)
+    Scenario(
+        "dw-pending-then-settles",
+        S.COMPLETED,
+        (_f("drivewealth", "redemption", "accept_pending"),),
+        behaviour=Behaviour.DW_SETTLES,
+    ),
+    Scenario(
+        "dw-pending-overdue",  # never settled within the run's settlement maximum
+        S.MANUAL_REVIEW_REQUIRED,
+        (_f("drivewealth", "redemption", "accept_pending"),),
+    ),
+    Scenario(
+        "dw-fails-after-accept",
+        S.COMPENSATED,
+        (_f("drivewealth", "redemption", "fail_after_accept"),),
+    ),
+    Scenario(
+        "dw-status-500-once",
+        S.COMPENSATED,
+        (
+            _f("drivewealth", "redemption", "fail_after_accept"),
+            _f("drivewealth", "redemption_status", "error_500"),
+        ),
     ),
     Scenario("dw-500-once", S.COMPLETED, (_f("drivewealth", "redemption", "error_500"),)),
     Scenario(

@@ -120,6 +120,9 @@ class Topology:
             retry_policies=chaos_policies(shipped_policies, self.root / "retry-policies.yaml"),
             otp_timeout_seconds=self.otp_timeout_seconds,
             http_timeout_seconds=2.0,
+            # A redemption DriveWealth leaves pending: looked up every second, for 30 s.
+            dw_settlement_interval_seconds=1.0,
+            dw_settlement_max_seconds=30.0,
             worker_shutdown_grace_seconds=10.0,
             log_level="WARNING",
             **run_secrets(),  # type: ignore[arg-type]

@@ -7,20 +7,30 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from withdraw_service.domain.outcomes import CheckerStatus, TaskKind, TaskState
+from withdraw_service.domain.outcomes import (
+    CheckerStatus,
+    DwRedemptionStatus,
+    FailureCode,
+    TaskKind,
+    TaskState,
+)
 from withdraw_service.domain.statuses import UNRESOLVED
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.domain.withdrawal import WithdrawState
 from withdraw_service.persistence.operations import OperationsRepository, OperatorTask
 
 LedgerRows = dict[str, list[dict[str, Any]]]  # "transfers", "reversals", "redemptions"
+SETTLED = DwRedemptionStatus.SUCCESSFUL.name
+GAVE_BACK = frozenset({DwRedemptionStatus.FAILED.name, DwRedemptionStatus.REJECTED.name})
 
 
-def task_kind_for(status: S) -> TaskKind | None:
+def task_kind_for(state: WithdrawState) -> TaskKind | None:
     """The operator task a MANUAL_* withdrawal must come with."""
-    if status == S.MANUAL_REVIEW_REQUIRED:
+    if state.status == S.MANUAL_REVIEW_REQUIRED:
+        if state.failure_code == FailureCode.DW_SETTLEMENT_OVERDUE:
+            return TaskKind.DW_SETTLEMENT_OVERDUE
         return TaskKind.TRANSFER_UNRESOLVED
-    if status == S.MANUAL_COMPENSATION_REQUIRED:
+    if state.status == S.MANUAL_COMPENSATION_REQUIRED:
         return TaskKind.COMPENSATION_FAILED
     return None
 
@@ -31,7 +41,7 @@ def tasks_of(
     """The operator task of each MANUAL_* withdrawal (None where it has none)."""
     tasks = {}
     for state in states:
-        kind = task_kind_for(state.status)
+        kind = task_kind_for(state)
         if kind is not None:
             tasks[state.workflow_id] = operations.task_for(state.workflow_id, kind)
     return tasks
@@ -46,19 +56,23 @@ def rows_of(ledger: dict[str, Any], correlation_id: str) -> LedgerRows:
 
 def money_findings(state: WithdrawState, rows: LedgerRows, task: OperatorTask | None) -> list[str]:
     """The money rule for one withdrawal: it has ended; COMPLETED moved the money once each
-    way; a MANUAL_* has its task (open, or resolved by a named operator with a note); every
-    other end left no debit and no redemption standing. Empty when all holds."""
+    way (its redemption settled SUCCESSFUL); a MANUAL_* has its task (open, or resolved by a
+    named operator with a note); every other end left no debit and no redemption standing (a
+    FAILED or REJECTED one gave the cash back). Empty when all holds."""
     where = f"{state.workflow_id} ended {state.status.value}"
     if not state.status.is_terminal:
         return [f"{state.workflow_id} still in flight: {state.status.value}"]
     transfers, redemptions = rows["transfers"], rows["redemptions"]
     debited = [t for t in transfers if t["status"] == CheckerStatus.SUCCESS]
+    standing = [r for r in redemptions if r["status"] not in GAVE_BACK]
     findings = []
     if state.status == S.COMPLETED:
         if len(transfers) != 1 or len(debited) != 1:
             findings.append(f"{where} with {len(debited)} debit(s) in {len(transfers)} transfer(s)")
-        if [r["id"] for r in redemptions] != [state.dw_redemption_id]:
-            findings.append(f"{where} but the redemptions are {[r['id'] for r in redemptions]}")
+        if [(r["id"], r["status"]) for r in redemptions] != [(state.dw_redemption_id, SETTLED)]:
+            findings.append(
+                f"{where} but the redemptions are {[(r['id'], r['status']) for r in redemptions]}"
+            )
     elif state.status in UNRESOLVED:
         if task is None:
             findings.append(f"{where} without its operator task")
@@ -70,8 +84,8 @@ def money_findings(state: WithdrawState, rows: LedgerRows, task: OperatorTask | 
     else:
         if debited:
             findings.append(f"{where} but the bank transfer stands")
-        if redemptions:
-            findings.append(f"{where} but a redemption was made")
+        if standing:
+            findings.append(f"{where} but a redemption stands")
     return findings
 
 

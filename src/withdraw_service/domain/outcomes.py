@@ -41,6 +41,7 @@ class FailureCode(StrEnum):
     DW_TOKEN_FAILED = "DW_TOKEN_FAILED"
     DW_REDEMPTION_FAILED = "DW_REDEMPTION_FAILED"
     DW_REDEMPTION_UNKNOWN = "DW_REDEMPTION_UNKNOWN"
+    DW_SETTLEMENT_OVERDUE = "DW_SETTLEMENT_OVERDUE"
     UNEXPECTED_FAILURE = "UNEXPECTED_FAILURE"  # a person reviews where the money stands
 
 
@@ -51,6 +52,22 @@ class TaskKind(StrEnum):
     TRANSFER_UNRESOLVED = "TRANSFER_UNRESOLVED"
     DW_SETTLEMENT_OVERDUE = "DW_SETTLEMENT_OVERDUE"
     RECONCILIATION_MISMATCH = "RECONCILIATION_MISMATCH"
+
+
+class MismatchKind(StrEnum):
+    """What reconciliation found the bank or DriveWealth to disagree with our records about
+    (each opens a RECONCILIATION_MISMATCH task)."""
+
+    # The bank debited (and did not reverse) a withdrawal that has no redemption standing and
+    # did not complete: the customer holds the amount twice.
+    TRANSFER_WITHOUT_REDEMPTION = "TRANSFER_WITHOUT_REDEMPTION"
+    # DriveWealth holds a redemption (settled or not) for a withdrawal whose bank transfer is
+    # not debited (or was reversed), or that our records do not know at all.
+    REDEMPTION_WITHOUT_TRANSFER = "REDEMPTION_WITHOUT_TRANSFER"
+    # COMPLETED, but its redemption is not SUCCESSFUL at DriveWealth.
+    REDEMPTION_NOT_SETTLED = "REDEMPTION_NOT_SETTLED"
+    # The bank reversed the transfer of a withdrawal that did not end COMPENSATED.
+    REVERSAL_NOT_COMPENSATED = "REVERSAL_NOT_COMPENSATED"
 
 
 class TaskState(StrEnum):
@@ -89,6 +106,9 @@ class DwRedemptionStatus(IntEnum):
     ON_HOLD = 16
 
 
+# DriveWealth settled the redemption without paying it out: the cash stayed in the account.
+DW_SETTLED_UNPAID = frozenset({DwRedemptionStatus.FAILED, DwRedemptionStatus.REJECTED})
+
 # DriveWealth took the redemption and carries it on: it exists, money may leave the account.
 DW_ACCEPTED = frozenset(
     {
@@ -109,7 +129,24 @@ class UpstreamCode(StrEnum):
     INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
     ACCOUNT_BLOCKED = "ACCOUNT_BLOCKED"
     TRANSFER_REJECTED = "TRANSFER_REJECTED"
+    # The bank: the transfer no longer awaits its OTP. Not a refusal: it says nothing of
+    # whether it was debited (another confirmation may be going through): looked up.
+    TRANSFER_NOT_PENDING = "TRANSFER_NOT_PENDING"
     DW_AMOUNT_ABOVE_CASH = "Y075"  # DriveWealth: amount above the cash available
+
+
+# The bank's own refusals of a finalize: any other 4xx code says nothing of what happened.
+FINALIZE_REFUSALS = frozenset(
+    {
+        UpstreamCode.OTP_INVALID,
+        UpstreamCode.AUTHORISATION_EXPIRED,
+        UpstreamCode.TRANSFER_REJECTED,
+        UpstreamCode.INSUFFICIENT_FUNDS,
+        UpstreamCode.ACCOUNT_BLOCKED,
+    }
+)
+# The Transfer Service's own refusals of an initiation.
+INITIATE_REFUSALS = frozenset({UpstreamCode.INSUFFICIENT_FUNDS, UpstreamCode.ACCOUNT_BLOCKED})
 
 
 class FinalizeOutcome(StrEnum):
@@ -142,7 +179,6 @@ class FailureType(StrEnum):
     INVALID_CREDENTIALS = "InvalidCredentialsException"
     INSUFFICIENT_BALANCE = "InsufficientBalanceException"
     ACCOUNT_SUSPENDED = "AccountSuspendedException"
-    DW_UNAUTHORIZED = "DwUnauthorizedException"
     TRANSFER_OUTCOME_UNKNOWN = "TransferOutcomeUnknownException"
     REVERSAL_REFUSED = "ReversalRefusedException"
     # The call may have been applied: retried with the same key it is safe; when the retries
@@ -153,6 +189,11 @@ class FailureType(StrEnum):
     # Our own database could not be reached (an outage, a fail-over): infrastructure, never a
     # refusal. Retried per policy, then the workflow waits for the database and asks again.
     DATABASE_UNAVAILABLE = "DatabaseUnavailableException"
+    # The redemption request provably never reached DriveWealth (no token could be had, the
+    # connection was refused, 401 before it was read): nothing can have been redeemed.
+    DW_NOT_SENT = "DwRedemptionNotSentException"
+    # DriveWealth has not settled the redemption yet: looked up again after the interval.
+    DW_REDEMPTION_PENDING = "DwRedemptionPendingException"
 
 
 # The seed's exception names that are not failures here: the bank's answer to an OTP is a

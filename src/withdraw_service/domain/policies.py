@@ -31,6 +31,7 @@ class ActivityName(StrEnum):
     OPEN_OPERATOR_TASK = "openOperatorTask"
     NOTIFY_CUSTOMER = "notifyCustomer"
     MARK_COMPENSATED = "markCompensated"
+    VERIFY_DW_REDEMPTION = "verifyDwRedemption"
 
 
 # Activities that the seed's file does not name run with the policy of the step named here.
@@ -38,6 +39,8 @@ POLICY_OF = {
     ActivityName.OPEN_OPERATOR_TASK: ActivityName.SAVE_TO_DB,
     ActivityName.NOTIFY_CUSTOMER: ActivityName.SAVE_TO_DB,
     ActivityName.MARK_COMPENSATED: ActivityName.SAVE_TO_DB,
+    # A status read like the Transfer Checker's; retried at the settlement interval instead.
+    ActivityName.VERIFY_DW_REDEMPTION: ActivityName.VERIFY_TRANSFER_STATUS,
 }
 # Failures that are never retried, whatever a policy says: the money rule depends on it. A
 # finalize whose outcome is unknown is looked up at the Transfer Checker, never sent blindly
@@ -45,6 +48,9 @@ POLICY_OF = {
 # them anyway, for withdrawals whose policies (carried in their input) predate the listing.
 NEVER_RETRIED: dict[ActivityName, frozenset[str]] = {
     ActivityName.FINALIZE_TRANSFER: frozenset({FailureType.TRANSFER_OUTCOME_UNKNOWN.value}),
+    # Not sent is evidence only on the attempt that had no attempt before it (the workflow
+    # reads the attempt): a retry would bury it under the next attempt's answer.
+    ActivityName.CREATE_DW_REDEMPTION: frozenset({FailureType.DW_NOT_SENT.value}),
 }
 
 # The activities the policy file names: exactly these, no more.
@@ -97,6 +103,16 @@ class TransferVerification(BaseModel):
 
     interval: Duration = timedelta(seconds=30)
     max_attempts: int = Field(default=10, ge=1, alias="maxAttempts")
+
+
+class DwSettlement(BaseModel):
+    """How a redemption DriveWealth accepted but has not settled is followed
+    (`WITHDRAW_DW_SETTLEMENT_INTERVAL_SECONDS` / `_MAX_SECONDS`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    interval: Duration = timedelta(seconds=60)
+    max: Duration = timedelta(seconds=432000)  # 5 days
 
 
 class RetryPolicies(BaseModel):

@@ -47,6 +47,10 @@ IN_FLIGHT = frozenset(
 )
 TERMINAL = frozenset(set(WithdrawStatus) - IN_FLIGHT)
 
+# What finalize answers as the customer's receipt (200): the bank transfer is done and
+# DriveWealth took the redemption (settled, or still settling).
+RECEIPT = frozenset({WithdrawStatus.COMPLETED, WithdrawStatus.DW_REDEMPTION_PENDING})
+
 # Ended with the money not settled either way: an operator task is open. A later withdrawal of
 # the same account is restricted until it is resolved.
 UNRESOLVED = frozenset(

@@ -154,6 +154,23 @@ class WithdrawalRepository:
             rows = session.scalars(select(WithdrawalRow).order_by(WithdrawalRow.created_at)).all()
             return [_to_state(row, _history(session, row.workflow_id)) for row in rows]
 
+    def created_between(
+        self, since: datetime, until: datetime
+    ) -> Sequence[tuple[WithdrawState, str | None]]:
+        """Withdrawals created in [since, until), oldest first, each with its brokerage
+        account id (reconciliation)."""
+        since, until = as_utc(since), as_utc(until)
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(WithdrawalRow)
+                .where(WithdrawalRow.created_at >= since, WithdrawalRow.created_at < until)
+                .order_by(WithdrawalRow.created_at)
+            ).all()
+            return [
+                (_to_state(row, _history(session, row.workflow_id)), row.dw_account_id)
+                for row in rows
+            ]
+
     def search(
         self,
         *,

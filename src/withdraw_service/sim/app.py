@@ -14,7 +14,7 @@ from withdraw_service.domain.outcomes import ProblemCode
 from withdraw_service.sim.config import SimConfig
 from withdraw_service.sim.routes_checker import checker_router
 from withdraw_service.sim.routes_control import control_router, problem
-from withdraw_service.sim.routes_drivewealth import drivewealth_router
+from withdraw_service.sim.routes_drivewealth import drivewealth_control_router, drivewealth_router
 from withdraw_service.sim.routes_session import session_router
 from withdraw_service.sim.routes_transfer import transfer_router
 from withdraw_service.sim.store import SimStore
@@ -50,6 +50,7 @@ def create_sim_app(config: SimConfig) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(control_router(store))
+    app.include_router(drivewealth_control_router(store))
     app.include_router(session_router(store))
     app.include_router(transfer_router(store))
     app.include_router(checker_router(store))

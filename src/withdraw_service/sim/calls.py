@@ -2,9 +2,17 @@
 
 A route works out what the call concerns (`CallTarget`) and hands `run_call` a synchronous
 `decide` function. `run_call` counts the call, takes the fault that hits it, acts out the
-transport faults (500, 401, hang, latency), runs `decide` under the store's lock, saves, and
-for `timeout_after_commit` hangs after the change is saved. Business faults (reject,
-pending, fail) are passed to `decide`, which alone knows what they mean for its operation.
+transport faults (500, 401, 409 in progress, hang, latency), runs `decide` under the store's
+lock, saves, and for `timeout_after_commit` hangs after the change is saved. Business faults
+(reject, pending, fail, accept_pending, fail_after_accept) are passed to `decide`, which alone
+knows what they mean for its operation.
+
+A call with an Idempotency-Key is "in progress" from the moment it is worked on until its
+answer is kept: another call with the same key meanwhile answers `409 IDEMPOTENCY_IN_PROGRESS`
+at once and applies nothing (and takes no fault), as the real services do, instead of waiting
+behind the first. A `latency` fault is the time the work takes, so a client that gives up
+during it and retries with the same key meets that 409; a `timeout` is a request lost on its
+way, never worked on, so it holds no key.
 """
 
 from __future__ import annotations
@@ -88,6 +96,12 @@ def text_field(payload: dict[str, Any], name: str, *, required: bool = True) -> 
     return value
 
 
+def key_of(scope: str, request: Request) -> str | None:
+    """The call's Idempotency-Key within its operation, for `run_call(key=...)`."""
+    key = request.headers.get("Idempotency-Key")
+    return f"{scope}:{key}" if key else None
+
+
 def idempotently(store: SimStore, scope: str, key: str, decide: Callable[[], Answer]) -> Answer:
     """Replay the first answer given under `key`, or decide now and keep the answer.
 
@@ -109,6 +123,9 @@ def _hang_seconds(fault: Fault, store: SimStore) -> float:
 
 
 _TIMEOUT = error(504, "E504", "simulated timeout: the service did not answer in time")
+IN_PROGRESS = error(
+    409, "IDEMPOTENCY_IN_PROGRESS", "a request with this Idempotency-Key is in progress"
+)
 
 
 async def run_call(
@@ -117,25 +134,39 @@ async def run_call(
     decide: Callable[[Fault | None], Answer],
     *,
     modes: frozenset[str] = ALL_MODES,
+    key: str | None = None,
 ) -> Response:
-    """Run one business call: count it, act out its fault, decide under the lock, save."""
-    fault = await store.begin_call(target, modes)
+    """Run one business call: count it, act out its fault, decide under the lock, save.
+
+    `key` names the call's Idempotency-Key within its operation (`<service>.<operation>:<key>`)
+    when it has one: the call is in progress under it until decided."""
+    begun = await store.begin_call(target, modes, key)
+    if begun.busy:
+        return IN_PROGRESS.response()
+    fault = begun.fault
     if fault is not None:
         if fault.mode == "error_500":
             return error(500, "E500", "simulated internal server error").response()
         if fault.mode == "unauthorized_401":
             return error(401, "L075", "unauthorized").response()
-        if fault.mode == "timeout":
+        if fault.mode == "in_progress_409":
+            return IN_PROGRESS.response()
+        if fault.mode == "timeout":  # lost on its way: never worked on, holds no key
             await asyncio.sleep(_hang_seconds(fault, store))
             return _TIMEOUT.response()
-        if fault.mode == "latency":
+    try:
+        if is_mode(fault, "latency"):
+            assert fault is not None
             await asyncio.sleep((fault.delay_ms or 0) / 1000)
-    async with store.lock:
-        try:
-            result = decide(fault)
-        except Refusal as refusal:
-            result = refusal.answer
-        await store.save()
+        async with store.lock:
+            try:
+                result = decide(fault)
+            except Refusal as refusal:
+                result = refusal.answer
+            await store.save()
+    finally:
+        if begun.claimed is not None:
+            store.in_flight.discard(begun.claimed)
     if is_mode(fault, "timeout_after_commit"):
         assert fault is not None
         await asyncio.sleep(_hang_seconds(fault, store))

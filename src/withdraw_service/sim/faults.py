@@ -22,7 +22,7 @@ SERVICE_OPERATIONS: dict[str, tuple[str, ...]] = {
     "flex": ("customer",),
     "transfer": ("initiate", "finalize", "reverse"),
     "transfer-checker": ("status",),
-    "drivewealth": ("token", "redemption", "balance"),
+    "drivewealth": ("token", "redemption", "redemption_status", "balance"),
 }
 """Every business operation of every simulated service (the ledger counts each)."""
 
@@ -30,6 +30,11 @@ TRANSPORT_MODES = frozenset(
     {"error_500", "timeout", "timeout_after_commit", "unauthorized_401", "latency"}
 )
 """Modes every call honours: they act around the call, not on its business decision."""
+
+KEYED_OPERATIONS = frozenset(
+    {"transfer.initiate", "transfer.finalize", "transfer.reverse", "drivewealth.redemption"}
+)
+"""The operations that take an Idempotency-Key (and can answer 409 "in progress")."""
 
 BUSINESS_MODES: dict[str, frozenset[str]] = {
     "reject": frozenset(
@@ -44,8 +49,11 @@ BUSINESS_MODES: dict[str, frozenset[str]] = {
     ),
     "pending": frozenset({"transfer-checker.status"}),
     "fail": frozenset({"transfer.finalize", "transfer-checker.status"}),
+    "in_progress_409": KEYED_OPERATIONS,
+    "accept_pending": frozenset({"drivewealth.redemption"}),
+    "fail_after_accept": frozenset({"drivewealth.redemption"}),
 }
-"""Modes that change a business decision, and the operations that have such a decision."""
+"""Modes only some operations honour (most change a business decision), and those operations."""
 
 ServiceName = Literal["session", "flex", "transfer", "transfer-checker", "drivewealth"]
 OperationName = Literal[
@@ -57,6 +65,7 @@ OperationName = Literal[
     "status",
     "token",
     "redemption",
+    "redemption_status",
     "balance",
 ]
 ModeName = Literal[
@@ -68,6 +77,9 @@ ModeName = Literal[
     "pending",
     "fail",
     "latency",
+    "in_progress_409",
+    "accept_pending",
+    "fail_after_accept",
 ]
 
 

@@ -23,6 +23,7 @@ from withdraw_service.sim.calls import (
     idempotently,
     is_mode,
     iso,
+    key_of,
     now,
     read_object,
     run_call,
@@ -123,7 +124,9 @@ def transfer_router(store: SimStore) -> APIRouter:
         if transfer.status == CheckerStatus.SUCCESS:
             return _outcome(transfer, success=True, status_text=CheckerStatus.SUCCESS)
         if transfer.status != CheckerStatus.INITIATED:
-            return error(409, "TRANSFER_NOT_PENDING", f"the transfer is {transfer.status}")
+            return error(
+                409, UpstreamCode.TRANSFER_NOT_PENDING, f"the transfer is {transfer.status}"
+            )
         if now() > transfer.expiry_time:
             transfer.status = CheckerStatus.FAILED
             return error(410, UpstreamCode.AUTHORISATION_EXPIRED, "the authorisation has expired")
@@ -195,7 +198,7 @@ def transfer_router(store: SimStore) -> APIRouter:
                 lambda: initiate_now(_body(payload), header_cid, fault),
             )
 
-        return await run_call(store, target, decide)
+        return await run_call(store, target, decide, key=key_of("transfer.initiate", request))
 
     @router.put("/finalize/{authorisation_id}")
     async def finalize(authorisation_id: str, request: Request) -> Response:
@@ -213,7 +216,7 @@ def transfer_router(store: SimStore) -> APIRouter:
                 lambda: finalize_now(authorisation_id, _body(payload), fault),
             )
 
-        return await run_call(store, target, decide)
+        return await run_call(store, target, decide, key=key_of("transfer.finalize", request))
 
     @router.post("/reverse")
     async def reverse(request: Request) -> Response:
@@ -233,6 +236,6 @@ def transfer_router(store: SimStore) -> APIRouter:
                 lambda: reverse_now(_body(payload), header_cid, fault),
             )
 
-        return await run_call(store, target, decide)
+        return await run_call(store, target, decide, key=key_of("transfer.reverse", request))
 
     return router

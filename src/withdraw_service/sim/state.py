@@ -66,8 +66,9 @@ class Redemption(BaseModel):
     currency: str
     type: str
     note: str | None
-    status: str
+    status: str  # DriveWealth's name of the status (DwRedemptionStatus)
     created: datetime
+    fail_on_read: bool = False  # `fail_after_accept`: FAILED at the next status read
 
 
 class Fault(BaseModel):

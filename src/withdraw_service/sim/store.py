@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -49,6 +50,20 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+# Faults that answer without the call being worked on: they hold no Idempotency-Key.
+NOT_WORKED_ON = frozenset({"error_500", "unauthorized_401", "in_progress_409", "timeout"})
+
+
+@dataclass(frozen=True)
+class Begun:
+    """How a call starts: the fault that hits it, whether its key was busy (409), and the key
+    it claimed (to be released once it is decided)."""
+
+    fault: Fault | None
+    busy: bool = False
+    claimed: str | None = None
+
+
 class SimStore:
     """The state of one simulator app, guarded by one asyncio lock."""
 
@@ -56,6 +71,9 @@ class SimStore:
         self.config = config
         self.rng = rng or random.Random()
         self.lock = asyncio.Lock()
+        # `<service>.<operation>:<Idempotency-Key>` of the calls being worked on (not saved: a
+        # call in progress does not survive a restart of the simulators).
+        self.in_flight: set[str] = set()
         loaded = None
         if config.state_file is not None:
             config.state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -77,13 +95,22 @@ class SimStore:
             self.state = fresh_state()
             await self.save()
 
-    async def begin_call(self, target: CallTarget, modes: frozenset[str]) -> Fault | None:
-        """Count a business call and take the fault that hits it, if any."""
+    async def begin_call(
+        self, target: CallTarget, modes: frozenset[str], key: str | None = None
+    ) -> Begun:
+        """Count a business call; unless its key is in progress (`busy`: it takes no fault),
+        take the fault that hits it, and claim the key when the call will be worked on."""
         async with self.lock:
             self.state.calls[target.key] = self.state.calls.get(target.key, 0) + 1
+            if key is not None and key in self.in_flight:
+                await self.save()
+                return Begun(None, busy=True)
             fault = take_fault(self.state.faults, target, modes, self.rng)
             await self.save()
-        return fault
+            if key is None or (fault is not None and fault.mode in NOT_WORKED_ON):
+                return Begun(fault)
+            self.in_flight.add(key)
+            return Begun(fault, claimed=key)
 
     # Lookups: reads need no lock, as no change is ever half-done between two awaits.
 

@@ -115,14 +115,23 @@ def error_message(err: ActivityError) -> str:
     return str(cause.message if isinstance(cause, ApplicationError) else cause or err)
 
 
-def attempts_made(err: ActivityError, maximum: int) -> int:
-    """How often a failed activity ran: what it said in its error's details, else the
-    policy's maximum when that is why it stopped, else once (refused outright)."""
+def attempt_said(err: ActivityError) -> int | None:
+    """The attempt a failed activity says (in its error's details) it failed on, if it
+    says one."""
     cause = err.cause
     if isinstance(cause, ApplicationError) and cause.details:
         first = cause.details[0]
         if isinstance(first, dict) and isinstance(first.get("attempt"), int):
             return int(first["attempt"])
+    return None
+
+
+def attempts_made(err: ActivityError, maximum: int) -> int:
+    """How often a failed activity ran: what it said in its error's details, else the
+    policy's maximum when that is why it stopped, else once (refused outright)."""
+    said = attempt_said(err)
+    if said is not None:
+        return said
     if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
         return maximum
     return 1

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from temporalio.common import SearchAttributeKey
 
 from withdraw_service.domain.outcomes import OtpVerdict
-from withdraw_service.domain.policies import RetryPolicies
+from withdraw_service.domain.policies import DwSettlement, RetryPolicies
 from withdraw_service.domain.withdrawal import WithdrawState
 
 WORKFLOW_NAME = "WithdrawWorkflow"
@@ -29,6 +29,7 @@ class WithdrawInput(BaseModel):
     otp_timeout_seconds: int = Field(default=300, gt=0)
     otp_max_attempts: int = Field(default=3, gt=0)
     policies: RetryPolicies
+    dw_settlement: DwSettlement = Field(default_factory=DwSettlement)
 
 
 class OtpSubmission(BaseModel):

@@ -2,8 +2,12 @@
 
 After finalizeTransfer the bank has paid out: from here on a failure means compensating
 (CompensationWorkflow reverses the transfer), and an unknown outcome means looking again before
-deciding. Only DriveWealth's own refusal of the redemption allows a reversal; with no clear
-answer the transfer is left as it is and an operator decides.
+deciding. Only DriveWealth's own refusal of the redemption, or proof that no request reached it,
+allows a reversal; with no clear answer the transfer is left as it is and an operator decides.
+
+A redemption DriveWealth accepted but has not settled is followed (DW_REDEMPTION_PENDING) until
+it settles: SUCCESSFUL completes the withdrawal, FAILED or REJECTED reverses the bank transfer,
+and none within the configured time leaves it to an operator (DW_SETTLEMENT_OVERDUE).
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 from typing import NoReturn
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, FailureError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -20,24 +26,29 @@ with workflow.unsafe.imports_passed_through():
         DwRedemptionResult,
         RollbackTransferInput,
         UserContext,
+        VerifyDwRedemptionInput,
     )
     from withdraw_service.activities.withdraw import WithdrawActivities
     from withdraw_service.domain.outcomes import (
         DW_REFUSALS,
+        DW_SETTLED_UNPAID,
         CompensationStatus,
+        DwRedemptionStatus,
         FailureCode,
+        FailureType,
         TaskKind,
     )
     from withdraw_service.domain.policies import ActivityName
     from withdraw_service.domain.statuses import WithdrawStatus
     from withdraw_service.domain.withdrawal import CompensationInfo
     from withdraw_service.workflows.activity_calls import (
+        attempt_said,
         error_message,
         error_type,
         run_activity_by_name,
     )
     from withdraw_service.workflows.compensation import CompensationInput, CompensationWorkflow
-    from withdraw_service.workflows.patches import NEVER_FAIL, SAGA_V2, SECOND_LOOK
+    from withdraw_service.workflows.patches import DW_SETTLEMENT, NEVER_FAIL, SAGA_V2, SECOND_LOOK
     from withdraw_service.workflows.progress import Ended, Progress
 
 S = WithdrawStatus
@@ -54,6 +65,9 @@ class Saga:
         except ActivityError as err:
             await self._compensate(FailureCode.DW_TOKEN_FAILED, error_message(err))
         await progress.transition(S.CREATING_DW_REDEMPTION)
+        if workflow.patched(DW_SETTLEMENT):
+            await self._follow(await self._redeem(user))
+            return
         try:
             redemption = await progress.run(
                 WithdrawActivities.create_dw_redemption, self._redemption_input(user)
@@ -63,6 +77,93 @@ class Saga:
                 await self._compensate(FailureCode.DW_REDEMPTION_FAILED, error_message(err))
             redemption = await self._second_look(user)
         await progress.transition(S.COMPLETED, dw_redemption_id=redemption.redemption_id)
+
+    async def _redeem(self, user: UserContext) -> DwRedemptionResult:
+        """The redemption DriveWealth accepted, or the end the evidence allows.
+
+        What the failed attempts prove is read from the history (each failure says its
+        attempt): "not sent" on a first attempt proves nothing reached DriveWealth; any other
+        failure, or any failure after an earlier attempt, may hide a redemption."""
+        progress = self._progress
+        policy = progress.request.policies.of(ActivityName.CREATE_DW_REDEMPTION)
+        for fresh_token in (True, False):
+            try:
+                return await progress.run(
+                    WithdrawActivities.create_dw_redemption, self._redemption_input(user)
+                )
+            except ActivityError as err:
+                kind = error_type(err)
+                # Only a failure that says it was the first attempt rules out an earlier one
+                # (a timeout says nothing). A round is only ever followed by another when
+                # nothing reached DriveWealth.
+                said = attempt_said(err)
+                earlier = said is None or said > 1
+                if kind in DW_REFUSALS and not earlier:
+                    await self._compensate(FailureCode.DW_REDEMPTION_FAILED, error_message(err))
+                if kind != FailureType.DW_NOT_SENT or earlier:
+                    break  # it may have been redeemed: look before deciding anything
+                if not fresh_token:
+                    await self._compensate(
+                        FailureCode.DW_TOKEN_FAILED,
+                        f"no request reached DriveWealth: {error_message(err)}",
+                    )
+            # Nothing reached DriveWealth: the seed's "Token Failed" branch, after one more
+            # try once getDwToken has a token again (the activity dropped the refused one).
+            try:
+                await progress.run(WithdrawActivities.get_dw_token)
+            except ActivityError as err:
+                await self._compensate(FailureCode.DW_TOKEN_FAILED, error_message(err))
+        # Give a request DriveWealth may still be working on the time to finish, so that the
+        # same key then answers what it did (not "in progress").
+        await workflow.sleep(policy.retry_policy.maximum_interval or policy.start_to_close_timeout)
+        return await self._second_look(user)
+
+    async def _follow(self, redemption: DwRedemptionResult) -> None:
+        """COMPLETED once DriveWealth has settled the redemption SUCCESSFUL (at once, mostly);
+        meanwhile DW_REDEMPTION_PENDING, looked up at the settlement interval by the server's
+        retries (the history does not grow while it waits)."""
+        progress = self._progress
+        if redemption.status_id == DwRedemptionStatus.SUCCESSFUL:
+            await progress.transition(S.COMPLETED, dw_redemption_id=redemption.redemption_id)
+            return
+        await progress.transition(
+            S.DW_REDEMPTION_PENDING, dw_redemption_id=redemption.redemption_id
+        )
+        settlement = progress.request.dw_settlement
+        try:
+            settled = await workflow.execute_activity_method(
+                WithdrawActivities.verify_dw_redemption,
+                VerifyDwRedemptionInput(redemption_id=redemption.redemption_id),
+                start_to_close_timeout=progress.request.policies.of(
+                    ActivityName.VERIFY_DW_REDEMPTION
+                ).start_to_close_timeout,
+                schedule_to_close_timeout=settlement.max,
+                retry_policy=RetryPolicy(
+                    initial_interval=settlement.interval,
+                    backoff_coefficient=1.0,
+                    maximum_interval=settlement.interval,
+                    maximum_attempts=0,
+                ),
+            )
+        except ActivityError as err:
+            if isinstance(err.cause, ActivityTimeout):
+                why = f"had not settled it after {settlement.max}"
+            else:
+                why = f"could not be asked about it ({type(err.cause).__name__})"
+            reason = (
+                f"DriveWealth {why}: redemption {redemption.redemption_id}; "
+                "the bank transfer stands"
+            )
+            await progress.open_task(TaskKind.DW_SETTLEMENT_OVERDUE, reason)
+            raise Ended(
+                S.MANUAL_REVIEW_REQUIRED, FailureCode.DW_SETTLEMENT_OVERDUE, reason
+            ) from None
+        if settled.status_id in DW_SETTLED_UNPAID:
+            await self._compensate(
+                FailureCode.DW_REDEMPTION_FAILED,
+                f"DriveWealth settled the redemption {settled.status_message}",
+            )
+        await progress.transition(S.COMPLETED)
 
     async def _second_look(self, user: UserContext) -> DwRedemptionResult:
         """The retries ran out without DriveWealth refusing: any attempt may have gone through

@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         TaskKind,
         initiation_ending,
     )
-    from withdraw_service.domain.statuses import WithdrawStatus
+    from withdraw_service.domain.statuses import RECEIPT, WithdrawStatus
     from withdraw_service.domain.withdrawal import HistoryEntry, WithdrawState
     from withdraw_service.workflows.activity_calls import error_message, error_type
     from withdraw_service.workflows.models import (
@@ -109,6 +109,17 @@ class WithdrawWorkflow:
     async def initiate(self) -> WithdrawState:
         """Answers once the transfer is initiated (OTP sent) or the withdrawal has ended."""
         await workflow.wait_condition(lambda: self._progress.state.status != S.INITIATED)
+        return self._progress.state
+
+    @workflow.update(name="awaitReceipt")
+    async def await_receipt(self) -> WithdrawState:
+        """Answers once the customer can have a receipt (COMPLETED, or DriveWealth accepted
+        the redemption: DW_REDEMPTION_PENDING) or the withdrawal has ended otherwise."""
+        await workflow.wait_condition(
+            lambda: (
+                self._progress.state.status in RECEIPT or self._progress.state.status.is_terminal
+            )
+        )
         return self._progress.state
 
     @workflow.update(name="submitOtp")
