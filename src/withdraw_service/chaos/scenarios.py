@@ -1,7 +1,13 @@
-"""The catalogue of what a chaos run asks of the service: faults of every simulated service
-and every fault mode (docs/api.md, the simulators' faults; not every pair of them) and what
-customers do, each with the status it ends in when it runs alone, without a crash. Under
-crashes it must end the same.
+"""The catalogue of what a chaos run asks of the service: a fault of every mode on every
+operation of every simulated service that can honour it (docs/api.md, the simulators'
+faults), and what customers do, each with the status it ends in when it runs alone, without a
+crash. Under crashes it must end the same.
+
+Hand-written scenarios cover the business modes and the paths that take reasoning; `PAIRS`
+adds one scenario per (operation, transport mode), each fault once, with what it takes to
+reach that operation. DriveWealth's token endpoint is the one operation left out: a token is
+the app's, not a customer's, so its faults cannot be aimed at one scenario (the integration
+tier covers it).
 
 A scenario's faults are aimed at its own customer (`match.userId`), so scenarios running side
 by side never see each other's faults. The counts suit `chaos_policies` (attempt counts of the
@@ -16,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from withdraw_service.domain.statuses import WithdrawStatus as S
+from withdraw_service.sim.faults import SERVICE_OPERATIONS
 
 
 class Behaviour(StrEnum):
@@ -76,7 +83,7 @@ def _f(service: str, operation: str, mode: str, **extra: Any) -> Fault:
 AMOUNT = Decimal("150.00")
 START_CASH = Decimal("10000.00")
 
-CATALOGUE: tuple[Scenario, ...] = (
+HANDWRITTEN: tuple[Scenario, ...] = (
     # customers
     Scenario("happy", S.COMPLETED, weight=6),
     Scenario("wrong-otp-once", S.COMPLETED, behaviour=Behaviour.WRONG_OTP_ONCE),
@@ -215,4 +222,64 @@ CATALOGUE: tuple[Scenario, ...] = (
         S.COMPENSATED,
         (_f("drivewealth", "redemption", "reject"), _f("transfer", "reverse", "error_500")),
     ),
+    Scenario(
+        "reversal-refused",  # the bank's own "no" to the reversal: never retried
+        S.MANUAL_COMPENSATION_REQUIRED,
+        (_f("drivewealth", "redemption", "reject"), _f("transfer", "reverse", "reject")),
+    ),
+    Scenario(
+        "reversal-in-progress",
+        S.COMPENSATED,
+        (_f("drivewealth", "redemption", "reject"), _f("transfer", "reverse", "in_progress_409")),
+    ),
 )
+
+# What it takes to reach an operation that a plain withdrawal does not call, and how such a
+# withdrawal ends when that operation's fault is only a delay.
+_REACH: dict[tuple[str, str], tuple[tuple[Fault, ...], S]] = {
+    # The reversal runs when DriveWealth refuses the redemption.
+    ("transfer", "reverse"): ((_f("drivewealth", "redemption", "reject"),), S.COMPENSATED),
+    # The Transfer Checker is asked when the finalize's answer was lost.
+    ("transfer-checker", "status"): (
+        (_f("transfer", "finalize", "timeout", delay_ms=3000),),
+        S.COMPLETED,
+    ),
+    # A redemption's status is read while DriveWealth has not settled it.
+    ("drivewealth", "redemption_status"): (
+        (_f("drivewealth", "redemption", "fail_after_accept"),),
+        S.COMPENSATED,
+    ),
+}
+# The app's, not a customer's (see the module's docstring).
+_NOT_AIMABLE = frozenset({("drivewealth", "token")})
+# Each transport fault once: retried, looked up or resent with the same key, it only delays
+# the withdrawal. A hang just past the run's 2 s HTTP timeout, a latency well inside it.
+_ONCE = {
+    "error_500": {},
+    "timeout": {"delay_ms": 3000},
+    "timeout_after_commit": {"delay_ms": 3000},
+    "unauthorized_401": {},
+    "latency": {"delay_ms": 800},
+}
+
+
+def _pairs() -> tuple[Scenario, ...]:
+    pairs = []
+    for service, operations in SERVICE_OPERATIONS.items():
+        for operation in operations:
+            if (service, operation) in _NOT_AIMABLE:
+                continue
+            reach, ends = _REACH.get((service, operation), ((), S.COMPLETED))
+            for mode, extra in _ONCE.items():
+                pairs.append(
+                    Scenario(
+                        f"{service}.{operation}/{mode}",
+                        ends,
+                        (*reach, _f(service, operation, mode, **extra)),
+                    )
+                )
+    return tuple(pairs)
+
+
+PAIRS = _pairs()
+CATALOGUE: tuple[Scenario, ...] = HANDWRITTEN + PAIRS
