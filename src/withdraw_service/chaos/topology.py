@@ -7,6 +7,7 @@ loopback, and everything is stopped at the end, whatever happens."""
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import sys
 import uuid
@@ -67,6 +68,13 @@ def run_secrets() -> dict[str, str]:
         "dw_client_secret": secrets.token_urlsafe(24),
         "dw_app_key": secrets.token_urlsafe(24),
     }
+
+
+def write_private(path: Path, text: str) -> None:
+    """A file only its owner can read, never readable by others even for a moment."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 @dataclass
@@ -131,6 +139,9 @@ class Topology:
             update={"sim_url": f"http://127.0.0.1:{self.settings.sim_port}"}
         )
         self.settings.check_production()
+        # A kept run (failed, or --keep) can be read: its Temporal histories are encrypted with
+        # this run's payload key. Owner-only; gone with the folder when the run passes.
+        write_private(self.root / "codec-keys", self.settings.codec_keys.get_secret_value())
         migrate(self.direct_database_url)
         me = [sys.executable, "-m", "withdraw_service.cli"]
         self.server = temporal_child(self.settings)
