@@ -24,7 +24,7 @@ from temporalio.worker import Interceptor, Worker
 
 from withdraw_service.activities.deadline import CallDeadlineInterceptor, check_policies
 from withdraw_service.activities.operations import OperationsActivities
-from withdraw_service.activities.reconciliation import ReconciliationActivities
+from withdraw_service.activities.reconciliation import ReconciliationActivities, heartbeat
 from withdraw_service.activities.token_cache import DwTokenCache
 from withdraw_service.activities.withdraw import WithdrawActivities
 from withdraw_service.adapters.http_base import JsonServiceClient
@@ -156,6 +156,7 @@ def build_reconciler(
         drivewealth,
         DwTokenCache(drivewealth),
         metrics,
+        alive=heartbeat,
     )
 
 

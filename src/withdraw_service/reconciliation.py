@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -43,6 +44,8 @@ from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
 
 log = logging.getLogger(__name__)
+
+BANK_LOOKUPS_AT_ONCE = 8  # Transfer Checker look-ups in flight at once
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,10 @@ class Reconciler:
         drivewealth: DriveWealth,
         tokens: DwTokenCache,
         metrics: WithdrawMetrics | None = None,
+        alive: Callable[[], None] = lambda: None,
     ) -> None:
+        """`alive` is called as the run makes progress (the activity's heartbeat)."""
+        self._alive = alive
         self._repository = repository
         self._operations = operations
         self._checker = checker
@@ -162,12 +168,12 @@ class Reconciler:
                 redemptions[redemption.correlation_id].append(redemption)
         by_id = {r.redemption_id: r for r in listed}
         known = {state.correlation_id for state, _ in rows}
+        banks = await self._bank_statuses([state.correlation_id for state, _ in ended])
         for state, _ in ended:
-            bank = await self._checker.status_by_correlation(state.correlation_id)
             mine = {r.redemption_id: r for r in redemptions.get(state.correlation_id, [])}
             if state.dw_redemption_id in by_id:  # ours by its id, whatever its note says
                 mine[state.dw_redemption_id] = by_id[state.dw_redemption_id]
-            seen = Seen(bank.status if bank else None, tuple(r.status_id for r in mine.values()))
+            seen = Seen(banks[state.correlation_id], tuple(r.status_id for r in mine.values()))
             report.mismatches += compare(state, seen)
         for correlation, unknown in redemptions.items():
             if correlation in known or await self._exists(correlation):
@@ -193,7 +199,21 @@ class Reconciler:
         found: list[DwRedemption] = []
         for account in sorted(accounts):
             found += await self._list(account, since)
+            self._alive()
         return found
+
+    async def _bank_statuses(self, correlation_ids: list[str]) -> dict[str, str | None]:
+        """The Transfer Checker's status of each withdrawal's transfer (None: no transfer),
+        `BANK_LOOKUPS_AT_ONCE` at a time; `self._alive()` after each (a heartbeat)."""
+        gate = asyncio.Semaphore(BANK_LOOKUPS_AT_ONCE)
+
+        async def look(correlation_id: str) -> tuple[str, str | None]:
+            async with gate:
+                report = await self._checker.status_by_correlation(correlation_id)
+            self._alive()
+            return correlation_id, report.status if report else None
+
+        return dict(await asyncio.gather(*(look(c) for c in correlation_ids)))
 
     async def _exists(self, correlation_id: str) -> bool:
         found = await asyncio.to_thread(

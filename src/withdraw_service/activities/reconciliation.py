@@ -18,6 +18,12 @@ from withdraw_service.reconciliation import Reconciler
 RECONCILE = "reconcile"  # the activity's registered name
 
 
+def heartbeat() -> None:
+    """The run's progress, when it runs as the activity (the command runs it outside one)."""
+    if activity.in_activity():
+        activity.heartbeat()
+
+
 class ReconcileInput(BaseModel):
     since: datetime
     until: datetime

@@ -38,6 +38,8 @@ class ReconcileWorkflow:
             ReconciliationActivities.reconcile,
             ReconcileInput(since=until - timedelta(days=request.window_days), until=until),
             start_to_close_timeout=timedelta(minutes=30),
+            # It beats with every withdrawal compared: a stuck run is retried in minutes.
+            heartbeat_timeout=timedelta(minutes=2),
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(minutes=1),
                 maximum_interval=timedelta(minutes=15),
