@@ -146,12 +146,13 @@ async def test_in_progress_answers_are_looked_at_again_not_reversed(stack: Stack
 
 
 async def test_a_request_still_in_progress_is_never_reversed_on_a_guess(stack: Stack) -> None:
-    """Attempt 1 is still being worked on at DriveWealth (it takes 6 s) when the client gives
-    up; every later request with its key, the second look's too, meets `409 in progress`.
+    """Attempt 1 is still being worked on at DriveWealth (it takes 9 s, several times what the
+    withdrawal needs to give up here) when the client gives up; every later request with its
+    key, the second look's too, meets `409 in progress`.
     Nothing says whether it will redeem: no reversal, an operator decides. And it does redeem,
     later: a reversal would have paid the customer twice."""
     started = await start(stack)
-    await stack.fault("drivewealth", "redemption", "latency", times=1, delayMs=6000)
+    await stack.fault("drivewealth", "redemption", "latency", times=1, delayMs=9000)
 
     response, state = await _confirm(stack, started)
 
@@ -163,7 +164,7 @@ async def test_a_request_still_in_progress_is_never_reversed_on_a_guess(stack: S
     assert ledger.calls("drivewealth.redemption") == 6  # 3 attempts, 3 for the second look
     assert ledger.reversals == []
     assert ledger.transfer_statuses == [CheckerStatus.SUCCESS]
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 15
     while not (await money(stack, started.correlation_id)).redemptions:
         assert time.monotonic() < deadline, "the slow request never redeemed"
         await asyncio.sleep(0.2)

@@ -470,9 +470,11 @@ async def test_no_token_to_be_had_is_not_sent(
 
 
 class ScriptedRedemption(FakeDriveWealth):
-    def __init__(self, error: Exception) -> None:
+    """DriveWealth answering every redemption with `answer` (raised when an exception)."""
+
+    def __init__(self, answer: Exception | DwRedemption) -> None:
         super().__init__()
-        self.error = error
+        self.answer = answer
         self.add_account("acc-id-1", "DWAA001001", Decimal("1000.00"))
 
     async def create_redemption(
@@ -484,7 +486,9 @@ class ScriptedRedemption(FakeDriveWealth):
         idempotency_key: str,
         correlation_id: str,
     ) -> DwRedemption:
-        raise self.error
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
 
 
 @pytest.mark.parametrize(
@@ -536,22 +540,25 @@ async def test_a_redemption_above_the_cash_available_is_insufficient_balance(
 async def test_a_redemption_dw_answers_as_failed_is_final(
     repository: WithdrawalRepository, status_id: int, message: str
 ) -> None:
-    class Refuses(FakeDriveWealth):
-        async def create_redemption(
-            self,
-            token: str,
-            account_no: str,
-            amount: Decimal,
-            redemption_type: str,
-            idempotency_key: str,
-            correlation_id: str,
-        ) -> DwRedemption:
-            return DwRedemption("R-1", status_id, message)
-
-    world = build(repository, drivewealth=Refuses())
+    world = build(
+        repository, drivewealth=ScriptedRedemption(DwRedemption("R-1", status_id, message))
+    )
     with pytest.raises(ApplicationError, match=message) as caught:
         await world.activities.create_dw_redemption(redemption())
     assert_business_error(caught.value, FailureType.ACCOUNT_SUSPENDED)
+
+
+@pytest.mark.parametrize("status_id", [-1, 99])
+async def test_a_redemption_in_a_status_dw_does_not_document_is_unknown_not_refused(
+    repository: WithdrawalRepository, status_id: int
+) -> None:
+    """A redemption exists (it has an id), in a state that says nothing of the money: never
+    read as DriveWealth's "no" (which would reverse the bank transfer)."""
+    answer = DwRedemption("R-1", status_id, "")
+    world = build(repository, drivewealth=ScriptedRedemption(answer))
+    with pytest.raises(ApplicationError) as caught:
+        await world.activities.create_dw_redemption(redemption())
+    assert_business_error(caught.value, FailureType.DW_OUTCOME_UNKNOWN)
 
 
 # -- verifyDwRedemption ----------------------------------------------------------------------
@@ -580,7 +587,8 @@ async def test_a_settled_redemption_is_answered(repository: WithdrawalRepository
 
 
 @pytest.mark.parametrize(
-    ("status_id", "message"), [(0, "STARTED"), (1, "PENDING"), (16, "ON_HOLD")]
+    ("status_id", "message"),
+    [(0, "STARTED"), (1, "PENDING"), (16, "ON_HOLD"), (99, "SOMETHING_NEW")],
 )
 async def test_an_unsettled_redemption_fails_to_be_looked_up_again(
     repository: WithdrawalRepository, status_id: int, message: str

@@ -15,6 +15,6 @@ NEVER_FAIL = "never-fail"
 # instead of ending the withdrawal INITIATION_FAILED.
 WAIT_FOR_DATABASE = "wait-for-database"
 # Redemption evidence and settlement: "not sent" on a first attempt compensates (after one
-# more try with a fresh token); a redemption DriveWealth has not settled is followed
-# (DW_REDEMPTION_PENDING) until it settles or is overdue.
+# more round once getDwToken has a token again); a redemption DriveWealth has not settled is
+# followed (DW_REDEMPTION_PENDING) until it settles or is overdue.
 DW_SETTLEMENT = "dw-settlement"
