@@ -29,7 +29,11 @@ from withdraw_service.adapters.ports import (
     TransferReceipt,
     TransferStatusReport,
 )
-from withdraw_service.adapters.upstream import UpstreamNotFound, UpstreamUnauthorized
+from withdraw_service.adapters.upstream import (
+    UpstreamNotFound,
+    UpstreamRefused,
+    UpstreamUnauthorized,
+)
 
 BASE = "http://sim.test"
 
@@ -187,6 +191,26 @@ async def test_user_directory_reads_the_session_user_and_the_flex_customer() -> 
         "user-1001", "PIN1", "+1555", "CIF1", "DWAA001001", "acc-id-1", False
     )
     assert (await users.get_customer("PIN1")).name == "Ada Lovelace"
+
+
+async def test_a_user_id_is_one_path_segment_and_the_answer_must_be_that_user() -> None:
+    """An id holding `#`, `/` or `?` cannot reach another user's record; an answer about
+    another user is refused (validateUser reads it as USER_INVALID)."""
+    recorder = Recorder(
+        {
+            ("GET", "/session/users/user-1001#x"): ok({"userId": "user-1001", "pin": "P1"}),
+            ("GET", "/session/users/odd"): ok({"userId": "someone-else", "pin": "P9"}),
+        }
+    )
+    users = HttpUserDirectory(recorder.client("session"), recorder.client("flex"))
+    with pytest.raises(UpstreamRefused, match="USER_MISMATCH"):
+        await users.get_user("user-1001#x")
+    assert recorder.requests[-1].url.raw_path == b"/session/users/user-1001%23x"
+    with pytest.raises(UpstreamRefused, match="USER_MISMATCH"):
+        await users.get_user("odd")
+    with pytest.raises(UpstreamNotFound):  # what matters is the path it asked for
+        await users.get_customer("P/../1")
+    assert recorder.requests[-1].url.raw_path == b"/flex/customers/P%2F..%2F1"
 
 
 async def test_a_session_user_without_a_brokerage_account_reads_as_none() -> None:

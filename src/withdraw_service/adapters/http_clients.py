@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from withdraw_service.adapters.http_base import JsonServiceClient
 from withdraw_service.adapters.ports import (
@@ -25,7 +26,7 @@ from withdraw_service.adapters.ports import (
     TransferStatusReport,
     UserDirectory,
 )
-from withdraw_service.adapters.upstream import UpstreamNotFound
+from withdraw_service.adapters.upstream import UpstreamNotFound, UpstreamRefused
 from withdraw_service.domain.money import CURRENCY, format_amount
 
 
@@ -35,7 +36,10 @@ class HttpUserDirectory(UserDirectory):
         self._flex = flex
 
     async def get_user(self, user_id: str) -> SessionUser:
-        body = await self._session.request("user", "GET", f"/users/{user_id}")
+        # One path segment, whatever the id holds ("user-1001#x" must not load user-1001).
+        body = await self._session.request("user", "GET", f"/users/{quote(user_id, safe='')}")
+        if body.get("userId") != user_id:
+            raise UpstreamRefused("session", "user", "USER_MISMATCH", "answered another user")
         return SessionUser(
             user_id=body["userId"],
             pin=body["pin"],
@@ -47,7 +51,7 @@ class HttpUserDirectory(UserDirectory):
         )
 
     async def get_customer(self, pin: str) -> FlexCustomer:
-        body = await self._flex.request("customer", "GET", f"/customers/{pin}")
+        body = await self._flex.request("customer", "GET", f"/customers/{quote(pin, safe='')}")
         return FlexCustomer(pin=body["pin"], name=body["name"], address=body.get("address", ""))
 
 
