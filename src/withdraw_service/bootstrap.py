@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from withdraw_service.persistence.db import make_engine
 from withdraw_service.persistence.idempotency import IdempotencyRepository
 from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
-from withdraw_service.reconciliation import Reconciler
+from withdraw_service.reconciliation import Reconciler, Report
 from withdraw_service.settings import Settings
 from withdraw_service.workflows.compensation import CompensationWorkflow
 from withdraw_service.workflows.reconciliation import ReconcileWorkflow
@@ -158,6 +158,16 @@ def build_reconciler(
         metrics,
         alive=heartbeat,
     )
+
+
+async def reconcile_once(settings: Settings, since: datetime, until: datetime) -> Report:
+    """One reconciliation run outside Temporal (`withdraw-service reconcile`)."""
+    async with build_http(settings) as http:
+        repository = build_repository(settings)
+        try:
+            return await build_reconciler(settings, http, repository).run(since, until)
+        finally:
+            repository.engine.dispose()
 
 
 def _client(settings: Settings, http: httpx.AsyncClient, service: str) -> JsonServiceClient:

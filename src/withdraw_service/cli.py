@@ -312,7 +312,7 @@ def chaos(
     from rich.console import Console
 
     from withdraw_service.chaos.plan import Counts
-    from withdraw_service.chaos.run import ChaosConfig, run_chaos, verdict_table
+    from withdraw_service.chaos.run import ChaosConfig, print_verdict, run_chaos
 
     settings = load_settings(data_dir=data_dir, retry_policies=retry_policies)
     config = ChaosConfig(
@@ -340,19 +340,9 @@ def chaos(
     if not console.is_terminal:  # a log or CI: wide enough for the verdict table
         console = Console(width=150)
     outcome = asyncio.run(run_chaos(config, console))
-    console.print(verdict_table(outcome))
-    console.print(
-        f"HTTP answers {outcome.http_statuses}, connection errors {outcome.connection_errors}, "
-        f"executions {outcome.executions}, {outcome.seconds:g}s"
-    )
-    for violation in outcome.violations[:50]:
-        console.print(f"[red]violation[/] {violation}")
+    print_verdict(console, outcome)
     if outcome.violations:
-        console.print(
-            f"[red bold]{len(outcome.violations)} violation(s)[/]; replay: --seed {config.seed}"
-        )
         raise typer.Exit(1)
-    console.print(f"[green bold]no violation[/] (seed {config.seed})")
 
 
 @app.command()
@@ -373,57 +363,21 @@ def reconcile(
     """Compare the withdrawals created in a window with the bank's and DriveWealth's records;
     open a RECONCILIATION_MISMATCH task for each that disagrees; print what was found. Exit
     code 1 when anything disagrees (the daily Schedule runs the same comparison)."""
-    from datetime import UTC, datetime, timedelta
-
-    from withdraw_service.bootstrap import build_http, build_reconciler, build_repository
-
-    def moment(text: str, name: str) -> datetime:
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError:
-            raise typer.BadParameter(
-                f"not an ISO-8601 date or time: {text!r}", param_hint=name
-            ) from None
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    from withdraw_service.bootstrap import reconcile_once
+    from withdraw_service.reconciliation import window
 
     settings = load_settings(database_url=database_url, sim_url=sim_url, environment=environment)
     settings.check_production()
-    end = moment(until, "--until") if until else datetime.now(UTC)
-    start = (
-        moment(since, "--since") if since else end - timedelta(days=settings.reconcile_window_days)
-    )
-    if start >= end:
-        raise typer.BadParameter("--since must be before --until", param_hint="--since")
+    try:
+        start, end = window(since, until, settings.reconcile_window_days)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since/--until") from None
 
-    async def run() -> Any:
-        async with build_http(settings) as http:
-            repository = build_repository(settings)
-            try:
-                return await build_reconciler(settings, http, repository).run(start, end)
-            finally:
-                repository.engine.dispose()
-
-    report = asyncio.run(run())
-    typer.echo(
-        f"reconciled {report.checked} ended withdrawal(s) created {start.isoformat()} .. "
-        f"{end.isoformat()} ({report.skipped} in flight or with an operator, not compared)"
-    )
-    if not report.mismatches:
-        typer.echo("everything agrees")
-        return
-    # One line per mismatch, columns separated by two spaces: readable, and whole for grep.
-    width = max(len(m.kind) for m in report.mismatches)
-    typer.echo(f"{'kind':<{width}}  workflowId  correlationId  what differs")
-    for mismatch in report.mismatches:
-        typer.echo(
-            f"{mismatch.kind:<{width}}  {mismatch.workflow_id or '-'}  "
-            f"{mismatch.correlation_id}  {mismatch.detail}"
-        )
-    typer.echo(
-        f"{len(report.mismatches)} mismatch(es); {report.opened} new RECONCILIATION_MISMATCH "
-        "task(s) opened (GET /ops/compensation-tasks)"
-    )
-    raise typer.Exit(1)
+    report = asyncio.run(reconcile_once(settings, start, end))
+    for line in report.lines():
+        typer.echo(line)
+    if report.mismatches:
+        raise typer.Exit(1)
 
 
 @app.command()

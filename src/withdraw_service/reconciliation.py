@@ -24,11 +24,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from withdraw_service.activities.token_cache import DwTokenCache
 from withdraw_service.adapters.ports import DriveWealth, DwRedemption, TransferChecker
-from withdraw_service.adapters.upstream import UpstreamUnauthorized
 from withdraw_service.domain.outcomes import (
     DW_SETTLED_UNPAID,
     CheckerStatus,
@@ -62,6 +61,24 @@ class Seen:
 
     bank: str | None  # the Transfer Checker's status of its transfer; None: no transfer
     redemptions: tuple[DwRedemptionStatus | int, ...] = ()  # the status of each redemption
+
+
+def window(since: str | None, until: str | None, days: int) -> tuple[datetime, datetime]:
+    """[since, until) from ISO-8601 texts (UTC when they name no zone); by default the last
+    `days` days up to now. ValueError names what is wrong."""
+
+    def moment(text: str) -> datetime:
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"not an ISO-8601 date or time: {text!r}") from None
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    end = moment(until) if until else datetime.now(UTC)
+    start = moment(since) if since else end - timedelta(days=days)
+    if start >= end:
+        raise ValueError("the start must be before the end")
+    return start, end
 
 
 def _standing(status: DwRedemptionStatus | int) -> bool:
@@ -129,6 +146,28 @@ class Report:
     skipped: int = 0  # in flight, or already with an operator
     mismatches: list[Mismatch] = field(default_factory=list)
     opened: int = 0  # tasks this run opened (the others were open or resolved already)
+
+    def lines(self) -> list[str]:
+        """The report as the command prints it: one line per mismatch, columns separated by
+        two spaces (readable, and whole for grep)."""
+        head = (
+            f"reconciled {self.checked} ended withdrawal(s) created {self.since.isoformat()} .. "
+            f"{self.until.isoformat()} ({self.skipped} in flight or with an operator, "
+            "not compared)"
+        )
+        if not self.mismatches:
+            return [head, "everything agrees"]
+        width = max(len(m.kind) for m in self.mismatches)
+        return [
+            head,
+            f"{'kind':<{width}}  workflowId  correlationId  what differs",
+            *(
+                f"{m.kind:<{width}}  {m.workflow_id or '-'}  {m.correlation_id}  {m.detail}"
+                for m in self.mismatches
+            ),
+            f"{len(self.mismatches)} mismatch(es); {self.opened} new RECONCILIATION_MISMATCH "
+            "task(s) opened (GET /ops/compensation-tasks)",
+        ]
 
 
 class Reconciler:
@@ -222,13 +261,9 @@ class Reconciler:
         return bool(found)
 
     async def _list(self, account: str, since: datetime) -> list[DwRedemption]:
-        try:
-            return await self._drivewealth.list_redemptions(
-                await self._tokens.token(), account, since
-            )
-        except UpstreamUnauthorized:
-            token = await self._tokens.token(refresh=True)
-            return await self._drivewealth.list_redemptions(token, account, since)
+        return await self._tokens.authorised(
+            lambda token: self._drivewealth.list_redemptions(token, account, since)
+        )
 
     async def _open_tasks(
         self, mismatches: list[Mismatch], states: dict[str, WithdrawState]

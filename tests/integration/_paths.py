@@ -127,6 +127,15 @@ async def wait_terminal(
         await asyncio.sleep(0.2)
 
 
+async def confirm(
+    stack: Stack, started: Started, user: str = USER
+) -> tuple[httpx.Response, dict[str, Any]]:
+    """Finalize with the right OTP, whatever it answers; that answer and the end state."""
+    otp = await otp_of(stack, started.authorisation_id)
+    response = await finalize(stack, started.workflow_id, otp, user)
+    return response, await wait_terminal(stack, started.workflow_id, user)
+
+
 def statuses(state: dict[str, Any]) -> list[str]:
     return [entry["status"] for entry in state["history"]]
 

@@ -14,6 +14,7 @@ from tests.integration._paths import (
     START_CASH,
     Started,
     calls,
+    confirm,
     finalize,
     finalize_answered,
     money,
@@ -47,10 +48,7 @@ async def _finalize_answer_and_wait(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Finalize with the right OTP; answer the end state (GET status) and the state finalize
     answered, which must be the one docs/api.md gives for that end (`finalize_answered`)."""
-    response = await finalize(
-        stack, started.workflow_id, await otp_of(stack, started.authorisation_id)
-    )
-    state = await wait_terminal(stack, started.workflow_id)
+    response, state = await confirm(stack, started)
     return state, finalize_answered(response, state)
 
 

@@ -11,11 +11,10 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
-
 from tests.integration._paths import (
     START_CASH,
     Started,
+    confirm,
     finalize,
     money,
     otp_of,
@@ -37,14 +36,6 @@ async def _finalize(stack: Stack, started: Started) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     answered: dict[str, Any] = response.json()["data"]
     return answered
-
-
-async def _confirm(stack: Stack, started: Started) -> tuple[httpx.Response, dict[str, Any]]:
-    """Finalize with the right OTP, whatever it answers; that answer and the end state."""
-    response = await finalize(
-        stack, started.workflow_id, await otp_of(stack, started.authorisation_id)
-    )
-    return response, await wait_terminal(stack, started.workflow_id)
 
 
 async def _settle(stack: Stack, redemption_id: str, status: str) -> None:
@@ -98,7 +89,7 @@ async def test_a_redemption_failing_at_its_first_status_read_is_compensated(
     started = await start(stack)
     await stack.fault("drivewealth", "redemption", "fail_after_accept")
 
-    response, state = await _confirm(stack, started)
+    response, state = await confirm(stack, started)
 
     # Accepted (a receipt), or already failed and reversed within the wait (422).
     assert response.status_code in (200, 422), response.text
@@ -154,7 +145,7 @@ async def test_a_request_still_in_progress_is_never_reversed_on_a_guess(stack: S
     started = await start(stack)
     await stack.fault("drivewealth", "redemption", "latency", times=1, delayMs=9000)
 
-    response, state = await _confirm(stack, started)
+    response, state = await confirm(stack, started)
 
     assert response.status_code == 202, response.text
     assert state["status"] == S.MANUAL_COMPENSATION_REQUIRED
@@ -182,7 +173,7 @@ async def test_a_401_after_an_attempt_that_may_have_redeemed_is_left_to_an_opera
     await stack.fault("drivewealth", "redemption", "timeout", times=1, delayMs=2500)
     await stack.fault("drivewealth", "redemption", "unauthorized_401", probability=1.0)
 
-    response, state = await _confirm(stack, started)
+    response, state = await confirm(stack, started)
 
     assert response.status_code == 202, response.text
     assert state["status"] == S.MANUAL_COMPENSATION_REQUIRED
@@ -201,7 +192,7 @@ async def test_a_token_outage_with_revoked_tokens_compensates_without_a_task(
     (await stack.sim.post("/_sim/drivewealth/revoke-tokens")).raise_for_status()
     await stack.fault("drivewealth", "token", "error_500", probability=1.0)
 
-    response, state = await _confirm(stack, started)
+    response, state = await confirm(stack, started)
 
     assert response.status_code == 422, response.text
     assert state["status"] == S.COMPENSATED

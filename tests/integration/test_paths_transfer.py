@@ -4,41 +4,26 @@ operator (docs/api.md)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
-
 from tests.integration._paths import (
     START_CASH,
-    Started,
     calls,
-    finalize,
+    confirm,
     finalize_answered,
     money,
-    otp_of,
     start,
     statuses,
     task_for,
-    wait_terminal,
 )
 from tests.integration.conftest import Stack
 from withdraw_service.domain.outcomes import CheckerStatus, FailureCode, TaskKind, TaskState
 from withdraw_service.domain.statuses import WithdrawStatus as S
 
 
-async def _finalize_and_wait(stack: Stack, started: Started) -> tuple[httpx.Response, Any]:
-    """Finalize with the right OTP; answer the finalize response and the terminal state."""
-    response = await finalize(
-        stack, started.workflow_id, await otp_of(stack, started.authorisation_id)
-    )
-    return response, await wait_terminal(stack, started.workflow_id)
-
-
 async def test_bank_rejecting_the_finalize_ends_transfer_rejected(stack: Stack) -> None:
     started = await start(stack)
     await stack.fault("transfer", "finalize", "reject")
 
-    response, state = await _finalize_and_wait(stack, started)
+    response, state = await confirm(stack, started)
 
     assert state["status"] == S.TRANSFER_REJECTED
     assert state["failureCode"] == FailureCode.TRANSFER_REJECTED
@@ -53,7 +38,7 @@ async def test_finalize_ending_failed_is_transfer_failed(stack: Stack) -> None:
     started = await start(stack)
     await stack.fault("transfer", "finalize", "fail")
 
-    response, state = await _finalize_and_wait(stack, started)
+    response, state = await confirm(stack, started)
 
     assert state["status"] == S.TRANSFER_FAILED
     assert state["failureCode"] == FailureCode.TRANSFER_FAILED
@@ -70,7 +55,7 @@ async def test_finalize_timeout_after_commit_is_verified_success_and_completes(
     started = await start(stack)
     await stack.fault("transfer", "finalize", "timeout_after_commit")
 
-    response, state = await _finalize_and_wait(stack, started)
+    response, state = await confirm(stack, started)
 
     assert state["status"] == S.COMPLETED
     finalize_answered(response, state)
@@ -90,7 +75,7 @@ async def test_finalize_outcome_never_resolved_needs_manual_review(stack: Stack)
     await stack.fault("transfer", "finalize", "timeout_after_commit")
     await stack.fault("transfer-checker", "status", "pending", probability=1.0)
 
-    response, state = await _finalize_and_wait(stack, started)
+    response, state = await confirm(stack, started)
 
     assert state["status"] == S.MANUAL_REVIEW_REQUIRED
     assert state["failureCode"] == FailureCode.TRANSFER_UNRESOLVED
@@ -114,7 +99,7 @@ async def test_finalize_timeout_not_applied_and_checker_reports_failed(stack: St
     await stack.fault("transfer", "finalize", "timeout")
     await stack.fault("transfer-checker", "status", "fail")
 
-    response, state = await _finalize_and_wait(stack, started)
+    response, state = await confirm(stack, started)
 
     assert state["status"] == S.TRANSFER_FAILED
     assert state["failureCode"] == FailureCode.TRANSFER_FAILED
@@ -132,7 +117,7 @@ async def test_finalize_timeout_not_applied_is_sent_again_and_completes(stack: S
     started = await start(stack)
     await stack.fault("transfer", "finalize", "timeout")
 
-    response, state = await _finalize_and_wait(stack, started)
+    response, state = await confirm(stack, started)
 
     assert state["status"] == S.COMPLETED
     finalize_answered(response, state)

@@ -18,7 +18,7 @@ import pytest
 from temporalio.client import ScheduleHandle
 from typer.testing import CliRunner
 
-from tests.integration._paths import Started, finalize, otp_of, start, wait_terminal
+from tests.integration._paths import Started, confirm, otp_of, start
 from tests.integration.conftest import Stack
 from tests.integration.test_metrics import _moved, _scrape
 from withdraw_service.activities.reconciliation import ReconcileResult
@@ -36,9 +36,7 @@ async def _ended(stack: Stack, user: str, *, reject: bool = False) -> Started:
     started = await start(stack, user)
     if reject:
         await stack.fault("transfer", "finalize", "reject", match={"userId": user})
-    otp = await otp_of(stack, started.authorisation_id)
-    await finalize(stack, started.workflow_id, otp, user)
-    state = await wait_terminal(stack, started.workflow_id, user)
+    _, state = await confirm(stack, started, user)
     assert state["status"] == (S.TRANSFER_REJECTED if reject else S.COMPLETED), state
     return started
 

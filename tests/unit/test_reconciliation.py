@@ -22,7 +22,7 @@ from withdraw_service.domain.outcomes import (
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
-from withdraw_service.reconciliation import Reconciler, Seen, compare
+from withdraw_service.reconciliation import Reconciler, Seen, compare, window
 
 OK = DwRedemptionStatus.SUCCESSFUL
 PENDING = DwRedemptionStatus.PENDING
@@ -201,3 +201,17 @@ async def test_a_redemption_is_ours_by_its_id_even_without_our_note(
     report = await world.reconciler.run(T0, T0 + timedelta(minutes=60))
 
     assert report.checked == 1 and report.mismatches == []
+
+
+def test_the_window_is_read_as_utc_and_refused_when_wrong() -> None:
+    start, end = window("2026-11-01", "2026-11-02T00:00:00+01:00", 7)
+    assert (start.isoformat(), end.isoformat()) == (
+        "2026-11-01T00:00:00+00:00",
+        "2026-11-02T00:00:00+01:00",
+    )
+    start, end = window(None, None, 7)
+    assert end - start == timedelta(days=7)
+    with pytest.raises(ValueError, match="not an ISO-8601"):
+        window("yesterday", None, 7)
+    with pytest.raises(ValueError, match="before the end"):
+        window("2026-11-02", "2026-11-01", 7)

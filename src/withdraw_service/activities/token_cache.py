@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from withdraw_service.adapters.ports import DriveWealth
+from withdraw_service.adapters.upstream import UpstreamUnauthorized
+
+ResultT = TypeVar("ResultT")
 
 REFRESH_MARGIN_SECONDS = 60.0
 
@@ -53,3 +57,12 @@ class DwTokenCache:
 
     def invalidate(self) -> None:
         self._token = None
+
+    async def authorised(self, call: Callable[[str], Awaitable[ResultT]]) -> ResultT:
+        """`call(token)`; a 401 means the token was revoked before its time: drop it, fetch
+        a new one and call once more (a second 401 is the caller's to read)."""
+        try:
+            return await call(await self.token())
+        except UpstreamUnauthorized:
+            self.invalidate()
+            return await call(await self.token(refresh=True))

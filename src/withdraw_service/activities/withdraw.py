@@ -14,8 +14,15 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from withdraw_service.activities.answers import (
+    NotSent,
+    accepted_redemption,
+    redemption_failure,
+    redemption_result,
+    refused_finalize,
+    settled_redemption,
+)
 from withdraw_service.activities.failures import current_attempt, failure
 from withdraw_service.activities.models import (
     AuthorisationResult,
@@ -38,7 +45,6 @@ from withdraw_service.activities.models import (
 from withdraw_service.activities.token_cache import DwTokenCache
 from withdraw_service.adapters.ports import (
     DriveWealth,
-    DwRedemption,
     TransferChecker,
     TransferInitiation,
     TransferService,
@@ -52,12 +58,9 @@ from withdraw_service.adapters.upstream import (
     UpstreamUnknownOutcome,
 )
 from withdraw_service.domain.outcomes import (
-    DW_ACCEPTED,
-    DW_SETTLED_UNPAID,
     FINALIZE_REFUSALS,
     INITIATE_REFUSALS,
     CheckerStatus,
-    DwRedemptionStatus,
     FailureType,
     FinalizeOutcome,
     UpstreamCode,
@@ -198,7 +201,7 @@ class WithdrawActivities:
                     FailureType.TRANSFER_OUTCOME_UNKNOWN,
                     f"finalize answered {exc.error_code}; outcome unknown",
                 ) from None
-            return _refused_finalize(exc)
+            return refused_finalize(exc)
         if not receipt.success:
             return FinalizeTransferResult(
                 outcome=FinalizeOutcome.FAILED,
@@ -235,9 +238,9 @@ class WithdrawActivities:
         """Redeem, with the same Idempotency-Key on every attempt: a retry after a timeout that
         had gone through returns the first redemption instead of redeeming twice.
 
-        Every failure says which attempt raised it (`{"attempt": n}`), and what it means:
-        DriveWealth's own refusal (Y075, or a redemption it answered FAILED/REJECTED), not sent
-        at all (DW_NOT_SENT: the workflow may trust it only on attempt 1), or unknown."""
+        Every failure says which attempt raised it (`{"attempt": n}`), and what it means
+        (`answers.py`): DriveWealth's own refusal, not sent at all (DW_NOT_SENT: the workflow
+        may trust it only on attempt 1), or unknown."""
         account_no = await self._account_no(request.user_id, request.dw_account_id)
         attempt = {"attempt": current_attempt()}
 
@@ -245,7 +248,7 @@ class WithdrawActivities:
             try:
                 token = await self._tokens.token(refresh=refresh)
             except Exception as exc:  # whatever it was, the redemption was not sent
-                raise _NotSent(f"no DriveWealth token ({type(exc).__name__})") from None
+                raise NotSent(f"no DriveWealth token ({type(exc).__name__})") from None
             try:
                 redemption = await self._drivewealth.create_redemption(
                     token,
@@ -256,8 +259,8 @@ class WithdrawActivities:
                     request.correlation_id,
                 )
             except UpstreamUnavailableError as exc:
-                raise _NotSent(f"DriveWealth not reached ({exc.detail})") from None
-            return _redemption_result(redemption)
+                raise NotSent(f"DriveWealth not reached ({exc.detail})") from None
+            return redemption_result(redemption)
 
         try:
             try:
@@ -265,68 +268,18 @@ class WithdrawActivities:
             except UpstreamUnauthorized:
                 self._tokens.invalidate()
                 result = await send(refresh=True)
-        except UpstreamUnauthorized:
-            raise failure(
-                FailureType.DW_NOT_SENT, "DriveWealth refused a fresh token (401)", attempt
-            ) from None
-        except _NotSent as exc:
-            raise failure(FailureType.DW_NOT_SENT, str(exc), attempt) from None
-        except UpstreamUnknownOutcome as exc:
-            raise failure(
-                FailureType.DW_OUTCOME_UNKNOWN,
-                f"redemption outcome unknown ({exc.detail})",
-                attempt,
-            ) from None
-        except UpstreamRefused as exc:
-            if exc.error_code != UpstreamCode.DW_AMOUNT_ABOVE_CASH:
-                # Not a refusal DriveWealth is known to mean: it says nothing of the money.
-                raise failure(
-                    FailureType.DW_OUTCOME_UNKNOWN,
-                    f"redemption answered {exc.error_code}; outcome unknown",
-                    attempt,
-                ) from None
-            raise failure(
-                FailureType.INSUFFICIENT_BALANCE, f"redemption refused: {exc.error_code}", attempt
-            ) from None
-        if result.status_id in DW_SETTLED_UNPAID:  # DriveWealth's own "no"
-            raise failure(
-                FailureType.ACCOUNT_SUSPENDED, f"redemption {result.status_message}", attempt
-            )
-        if result.status_id not in DW_ACCEPTED:  # a redemption exists, in a state we do not know
-            raise failure(
-                FailureType.DW_OUTCOME_UNKNOWN,
-                f"redemption answered status {result.status_id}; outcome unknown",
-                attempt,
-            )
-        return result
+        except (NotSent, UpstreamUnauthorized, UpstreamUnknownOutcome, UpstreamRefused) as exc:
+            raise redemption_failure(exc, attempt) from None
+        return accepted_redemption(result, attempt)
 
     @activity.defn(name=ActivityName.VERIFY_DW_REDEMPTION)
     async def verify_dw_redemption(self, request: VerifyDwRedemptionInput) -> DwRedemptionResult:
         """The redemption once DriveWealth has settled it (SUCCESSFUL, FAILED or REJECTED);
         while it has not, fails DW_REDEMPTION_PENDING, and the retry policy looks again."""
-
-        async def read(refresh: bool) -> DwRedemptionResult:
-            token = await self._tokens.token(refresh=refresh)
-            return _redemption_result(
-                await self._drivewealth.get_redemption(token, request.redemption_id)
-            )
-
-        try:
-            result = await read(refresh=False)
-        except UpstreamUnauthorized:
-            self._tokens.invalidate()
-            result = await read(refresh=True)
-        if result.status_id == DwRedemptionStatus.SUCCESSFUL or result.status_id in (
-            DW_SETTLED_UNPAID
-        ):
-            return result
-        # Not settled yet, or a status we do not know: never read as settled either way.
-        # Benign: an expected wait, not an error to log or to count as a failing activity.
-        raise ApplicationError(
-            f"redemption not settled yet: {result.status_message or result.status_id}",
-            type=FailureType.DW_REDEMPTION_PENDING,
-            category=ApplicationErrorCategory.BENIGN,
+        redemption = await self._tokens.authorised(
+            lambda token: self._drivewealth.get_redemption(token, request.redemption_id)
         )
+        return settled_redemption(redemption_result(redemption))
 
     @activity.defn(name=ActivityName.SAVE_TO_DB)
     async def save_to_db(self, request: SaveToDbInput) -> None:
@@ -372,11 +325,9 @@ class WithdrawActivities:
         return user.dw_account_no
 
     async def _cash_available(self, dw_account_id: str) -> Decimal:
-        try:
-            return await self._drivewealth.cash_available(await self._tokens.token(), dw_account_id)
-        except UpstreamUnauthorized:
-            token = await self._tokens.token(refresh=True)
-            return await self._drivewealth.cash_available(token, dw_account_id)
+        return await self._tokens.authorised(
+            lambda token: self._drivewealth.cash_available(token, dw_account_id)
+        )
 
     def all(self) -> list[Callable[..., Any]]:
         """Every activity, for `Worker(activities=...)`."""
@@ -392,25 +343,3 @@ class WithdrawActivities:
             self.save_to_db,
             self.rollback_transfer,
         ]
-
-
-class _NotSent(Exception):
-    """The redemption request never left: nothing can have been redeemed by this attempt."""
-
-
-def _redemption_result(redemption: DwRedemption) -> DwRedemptionResult:
-    return DwRedemptionResult(
-        redemption_id=redemption.redemption_id,
-        status_id=redemption.status_id,
-        status_message=redemption.status_message,
-    )
-
-
-def _refused_finalize(exc: UpstreamRefused) -> FinalizeTransferResult:
-    if exc.error_code == UpstreamCode.OTP_INVALID:
-        return FinalizeTransferResult(
-            outcome=FinalizeOutcome.OTP_INVALID, attempts_remaining=exc.attempts_remaining
-        )
-    if exc.error_code == UpstreamCode.AUTHORISATION_EXPIRED:
-        return FinalizeTransferResult(outcome=FinalizeOutcome.AUTHORISATION_EXPIRED)
-    return FinalizeTransferResult(outcome=FinalizeOutcome.REJECTED, reason=exc.error_code)

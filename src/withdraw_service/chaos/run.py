@@ -259,3 +259,21 @@ def verdict_table(report: Report) -> Table:
             name, row["expected"], reached, str(sum(row["reached"].values())), "yes" if ok else "NO"
         )
     return table
+
+
+def print_verdict(console: Console, report: Report) -> None:
+    """The verdict table, the run's figures and its violations (the first 50), with the seed
+    that replays it."""
+    console.print(verdict_table(report))
+    console.print(
+        f"HTTP answers {report.http_statuses}, connection errors {report.connection_errors}, "
+        f"executions {report.executions}, {report.seconds:g}s"
+    )
+    for violation in report.violations[:50]:
+        console.print(f"[red]violation[/] {violation}")
+    if report.violations:
+        console.print(
+            f"[red bold]{len(report.violations)} violation(s)[/]; replay: --seed {report.seed}"
+        )
+    else:
+        console.print(f"[green bold]no violation[/] (seed {report.seed})")
