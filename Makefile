@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint test-unit test-workflow test-integration test-e2e setup clean promtool docs chaos
+.PHONY: run test lint test-unit test-workflow test-integration test-e2e setup clean promtool docs chaos chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,12 +32,24 @@ $(BIN)/promtool: | $(STAMP)
 
 promtool: $(BIN)/promtool
 
+## make chromium: Debian's chromium, which the console's browser tests drive with Playwright
+## (tests/e2e/test_console.py; Playwright downloads no browser). Installed with apt-get when
+## missing (as root, or through sudo); without it those tests fail and say how to get it.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then exit 0; fi; \
+	as_root=$$( [ "$$(id -u)" = 0 ] && echo "" || echo "sudo -n" ); \
+	echo "installing Debian's chromium for the browser tests"; \
+	$$as_root apt-get install -y -q chromium >/dev/null 2>&1 \
+	  || { $$as_root apt-get update -q >/dev/null 2>&1 && $$as_root apt-get install -y -q chromium >/dev/null 2>&1; } \
+	  || echo "WARNING: could not install chromium (apt-get install chromium, as root);" \
+	          "the console's browser tests will fail until it is installed." >&2
+
 ## make run: the whole embedded stack (Temporal dev server + UI, simulators, worker, API)
 run: $(STAMP)
 	$(BIN)/withdraw-service dev
 
 ## make test: lint, then every test tier
-test: $(STAMP) promtool lint
+test: $(STAMP) promtool chromium lint
 	$(BIN)/pytest -ra
 
 lint: $(STAMP)
@@ -51,7 +63,7 @@ test-workflow: $(STAMP)
 	$(BIN)/pytest -m workflow
 test-integration: $(STAMP)
 	$(BIN)/pytest -m integration
-test-e2e: $(STAMP)
+test-e2e: $(STAMP) chromium
 	$(BIN)/pytest -m e2e
 
 ## make chaos: the full chaos run (docs/chaos.md): 1,000 withdrawals on a production-shaped stack

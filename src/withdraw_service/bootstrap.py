@@ -37,6 +37,7 @@ from withdraw_service.adapters.http_clients import (
 from withdraw_service.api.gateway import GatewayConfig, WithdrawGateway
 from withdraw_service.api.operators import OperatorDesk
 from withdraw_service.codec import EncryptionCodec, KeyRing
+from withdraw_service.console.ledgers import Ledgers
 from withdraw_service.domain.outcomes import FailureType
 from withdraw_service.domain.policies import NEVER_RETRIED, DwSettlement, RetryPolicies
 from withdraw_service.logs import LogContextInterceptor, temporal_core_logging
@@ -293,11 +294,14 @@ class ApiState:
     operations: OperationsRepository
     gateway: WithdrawGateway
     desk: OperatorDesk
+    http: httpx.AsyncClient  # the console's look-ups at the bank and DriveWealth
+    ledgers: Ledgers
 
 
 def api_state(settings: Settings, temporal: Client, policies: RetryPolicies) -> ApiState:
     repository = build_repository(settings)
     operations = build_operations(repository)
+    http = build_http(settings)
     config = GatewayConfig(
         task_queue=settings.task_queue,
         wait_seconds=settings.api_wait_seconds,
@@ -319,4 +323,9 @@ def api_state(settings: Settings, temporal: Client, policies: RetryPolicies) -> 
             temporal, repository, IdempotencyRepository(repository.engine), config
         ),
         desk=OperatorDesk(temporal, repository, operations, config),
+        http=http,
+        ledgers=Ledgers(
+            HttpTransferChecker(_client(settings, http, "transfer-checker")),
+            _drivewealth(settings, http),
+        ),
     )

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     sim_port: int = 8100
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
+    # Where operators open a workflow in the Temporal Web UI (the console links to it);
+    # default: the embedded dev server's UI.
+    temporal_ui_url: str | None = None
+    # How long an operator console sign-in lasts at most (never beyond the pasted token).
+    console_session_seconds: int = Field(default=8 * 3600, gt=0)
     worker_metrics_port: int = 9464
     # 0.0.0.0 where Prometheus scrapes from another host; loopback by default.
     worker_metrics_host: str = "127.0.0.1"
@@ -119,6 +124,10 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'withdraw.db'}"
+
+    @property
+    def effective_temporal_ui_url(self) -> str:
+        return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
 
     @property
     def effective_temporal_address(self) -> str:

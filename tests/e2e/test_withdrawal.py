@@ -13,10 +13,10 @@ import httpx
 from tests.e2e.conftest import RunningStack
 
 
-def token(stack: RunningStack, user_id: str) -> dict[str, str]:
-    """`withdraw-service token USER_ID`, exactly as an operator would mint one."""
+def token(stack: RunningStack, user_id: str, role: str = "customer") -> dict[str, str]:
+    """`withdraw-service token USER_ID --role ROLE`, exactly as an operator would mint one."""
     minted = subprocess.run(
-        [sys.executable, "-m", "withdraw_service.cli", "token", user_id],
+        [sys.executable, "-m", "withdraw_service.cli", "token", user_id, "--role", role],
         capture_output=True,
         text=True,
         check=True,

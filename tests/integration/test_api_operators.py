@@ -139,6 +139,7 @@ async def test_failed_compensation_is_retried_to_compensated(stack: Stack) -> No
     assert done["id"] == task["id"]
     assert done["state"] == T.RESOLVED
     assert done["resolvedAt"] is not None
+    assert done["resolvedBy"] == OPERATOR  # the operator who asked, not the system
     after = await status(stack, started.workflow_id)
     assert after["status"] == S.COMPENSATED
     assert statuses(after) == [*statuses(before), S.COMPENSATED]  # one history row appended

@@ -136,7 +136,8 @@ def app(
     gateway: FakeGateway,
 ) -> FastAPI:
     # ASGITransport does not run the lifespan: wire what it would, fresh for each test, with
-    # a fake gateway (no Temporal) and no operator desk (these are customer routes).
+    # a fake gateway (no Temporal) and no operator desk or console look-ups (these are
+    # customer routes).
     state = ApiState(
         settings=settings,
         temporal=None,  # type: ignore[arg-type]
@@ -144,6 +145,8 @@ def app(
         operations=OperationsRepository(repository.engine),
         gateway=gateway,  # type: ignore[arg-type]
         desk=None,  # type: ignore[arg-type]
+        http=None,  # type: ignore[arg-type]
+        ledgers=None,  # type: ignore[arg-type]
     )
     install_state(shared_app, state)
     return shared_app

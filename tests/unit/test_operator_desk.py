@@ -19,15 +19,15 @@ from withdraw_service.domain.outcomes import FailureCode, TaskKind
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
-from withdraw_service.workflows.compensation import CompensationInput
+from withdraw_service.workflows.compensation import CompensationInput, CompensationResult
 
 WF = "WITHDRAW-00000000-0000-0000-0000-0000000000aa"
 
 
 @dataclass
 class _Handle:
-    async def result(self) -> None:
-        return None
+    async def result(self) -> CompensationResult:
+        return CompensationResult(succeeded=True, attempts=1)
 
 
 @dataclass
@@ -72,10 +72,12 @@ async def test_every_retry_of_a_task_sends_the_same_reversal_key(
 ) -> None:
     client = FakeClient()
     desk = _desk(client, repository)
-    await desk.retry(failed_reversal)
-    await desk.retry(failed_reversal)
+    await desk.retry(failed_reversal, "ops-ana")
+    await desk.retry(failed_reversal, "ops-ben")
     keys = {request.idempotency_key for request, _ in client.started}
     assert len(client.started) == 2
+    # Each retry carries the operator who asked: a success resolves the task in their name.
+    assert [request.operator for request, _ in client.started] == ["ops-ana", "ops-ben"]
     assert keys == {f"cid-{WF}:reverse:task-{failed_reversal}"}
     # ...and never the withdrawal's own reversal key, which its saga already used.
     assert f"cid-{WF}:reverse" not in keys
@@ -93,5 +95,5 @@ async def test_a_task_of_another_kind_is_not_retried(
     )
     client = FakeClient()
     with pytest.raises(errors.InvalidState):
-        await _desk(client, repository).retry(task.id)
+        await _desk(client, repository).retry(task.id, "ops-ana")
     assert client.started == []

@@ -328,6 +328,7 @@ async def test_retries_exhausted_on_5xx_get_a_second_look_before_any_reversal(
 # -- an operator's retry of a failed reversal (CompensationWorkflow with retry_of_task) -----
 
 TASK_ID = "task-7"
+OPERATOR = "ops-fay"  # the task is resolved in the name of the operator who asked
 
 
 def _retry_input(withdraw_input: WithdrawInput) -> CompensationInput:
@@ -344,6 +345,7 @@ def _retry_input(withdraw_input: WithdrawInput) -> CompensationInput:
         idempotency_key=f"{corr}:reverse:retry-{TASK_ID}",
         policies=withdraw_input.policies,
         retry_of_task=TASK_ID,
+        operator=OPERATOR,
     )
 
 
@@ -374,7 +376,9 @@ async def test_retry_finding_the_transfer_reversed_closes_the_task_without_rever
     # Whether notifyCustomer follows is deliberately not pinned here: docs/api.md says a
     # COMPENSATED withdrawal's customer is notified, and this branch does not notify today.
     assert fakes.compensated == [
-        MarkCompensatedInput(workflow_id=request.workflow_id, task_id=TASK_ID, attempts=0)
+        MarkCompensatedInput(
+            workflow_id=request.workflow_id, task_id=TASK_ID, attempts=0, operator=OPERATOR
+        )
     ]
     assert A.ROLLBACK_TRANSFER not in fakes.calls
     assert fakes.rollbacks == [] and fakes.keys == []
@@ -402,7 +406,9 @@ async def test_retry_finding_the_transfer_still_debited_reverses_it_with_the_giv
         (request.idempotency_key, "TRF0000000001", FailureCode.DW_REDEMPTION_FAILED)
     ]
     assert fakes.compensated == [
-        MarkCompensatedInput(workflow_id=request.workflow_id, task_id=TASK_ID, attempts=1)
+        MarkCompensatedInput(
+            workflow_id=request.workflow_id, task_id=TASK_ID, attempts=1, operator=OPERATOR
+        )
     ]
     assert fakes.notifications == [NotificationKind.WITHDRAW_COMPENSATED]
     assert fakes.tasks == []

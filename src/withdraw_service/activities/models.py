@@ -139,3 +139,4 @@ class MarkCompensatedInput(BaseModel):
     workflow_id: str
     task_id: str
     attempts: int
+    operator: str | None = None  # who asked for the retry (the task is resolved in their name)

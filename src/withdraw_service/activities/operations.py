@@ -80,6 +80,7 @@ class OperationsActivities:
             request.workflow_id,
             request.attempts,
             request.task_id,
+            request.operator,
         )
         if changed:
             self._metrics.compensated_by_operator()

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
+from withdraw_service import console
 from withdraw_service.api import problems
 from withdraw_service.api.logging_context import LogContextMiddleware
 from withdraw_service.api.metrics import ApiMetrics
@@ -52,12 +53,15 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
             yield
         finally:
             state.repository.engine.dispose()  # this app's pool: closed with it
+            await state.http.aclose()
 
     app = FastAPI(
         title="Investment Withdraw Service",
         version="0.1.0",
         description="Withdraw cash from a DriveWealth brokerage account to the customer's bank.",
         lifespan=lifespan,
+        docs_url=None,  # served by console.install from the app's own Swagger UI copy
+        redoc_url=None,
     )
     problems.install(app)
     metrics = ApiMetrics()
@@ -65,6 +69,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.add_middleware(LogContextMiddleware)  # workflowId/correlationId on the request's logs
     app.include_router(router)
     app.include_router(ops_router)
+    console.install(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -19,6 +19,7 @@ ROLES = frozenset({"customer", "ops"})
 class Principal:
     user_id: str
     roles: frozenset[str]
+    expires_at: int = 0  # the token's `exp` (seconds since the epoch)
 
     def require(self, role: str) -> None:
         if role not in self.roles:
@@ -51,4 +52,8 @@ def authenticate(authorization: str | None, secret: str) -> Principal:
     sub, roles = claims.get("sub"), claims.get("roles", ["customer"])
     if not isinstance(sub, str) or not sub or not isinstance(roles, list):
         raise Unauthenticated("invalid token claims")
-    return Principal(user_id=sub, roles=frozenset(str(r) for r in roles) & ROLES)
+    return Principal(
+        user_id=sub,
+        roles=frozenset(str(r) for r in roles) & ROLES,
+        expires_at=int(claims["exp"]),
+    )

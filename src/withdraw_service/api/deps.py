@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Path, Request
 from withdraw_service.api.auth import Principal, authenticate
 from withdraw_service.api.gateway import WithdrawGateway
 from withdraw_service.api.operators import OperatorDesk
+from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
 from withdraw_service.settings import Settings
 
@@ -23,14 +24,19 @@ def _gateway(request: Request) -> WithdrawGateway:
     return gateway
 
 
-def _desk(request: Request) -> OperatorDesk:
+def desk_of(request: Request) -> OperatorDesk:
     desk: OperatorDesk = request.app.state.desk
     return desk
 
 
-def _repository(request: Request) -> WithdrawalRepository:
+def repository_of(request: Request) -> WithdrawalRepository:
     repository: WithdrawalRepository = request.app.state.repository
     return repository
+
+
+def operations_of(request: Request) -> OperationsRepository:
+    operations: OperationsRepository = request.app.state.operations
+    return operations
 
 
 def _principal(
@@ -47,6 +53,6 @@ def _operator(principal: Annotated[Principal, Depends(_principal)]) -> Principal
 CurrentUser = Annotated[Principal, Depends(_principal)]
 Operator = Annotated[Principal, Depends(_operator)]
 Gateway = Annotated[WithdrawGateway, Depends(_gateway)]
-Desk = Annotated[OperatorDesk, Depends(_desk)]
-Repository = Annotated[WithdrawalRepository, Depends(_repository)]
+Desk = Annotated[OperatorDesk, Depends(desk_of)]
+Repository = Annotated[WithdrawalRepository, Depends(repository_of)]
 WorkflowId = Annotated[str, Path(alias="workflowId", max_length=64)]

@@ -21,7 +21,8 @@ from withdraw_service.workflows.compensation import CompensationInput, Compensat
 @dataclass(frozen=True)
 class RetryAnswer:
     task: OperatorTask
-    settled: bool
+    settled: bool  # the retry ran to its end (the task says whether it reversed)
+    reason: str | None = None  # why it did not reverse, when it ended without
 
 
 class OperatorDesk:
@@ -37,8 +38,10 @@ class OperatorDesk:
         self._operations = operations
         self._config = config
 
-    async def tasks(self, state: TaskState | None) -> list[OperatorTask]:
-        return list(await asyncio.to_thread(self._operations.tasks, state))
+    async def tasks(
+        self, state: TaskState | None, kind: TaskKind | None = None
+    ) -> list[OperatorTask]:
+        return list(await asyncio.to_thread(self._operations.tasks, state, kind))
 
     async def task(self, task_id: str) -> OperatorTask:
         task = await asyncio.to_thread(self._operations.get_task, task_id)
@@ -53,9 +56,10 @@ class OperatorDesk:
             raise errors.InvalidState("the task is not open")
         return resolved
 
-    async def retry(self, task_id: str) -> RetryAnswer:
+    async def retry(self, task_id: str, operator: str) -> RetryAnswer:
         """Run the reversal of a COMPENSATION_FAILED task again, after asking the Transfer
-        Checker whether an earlier reversal went through (then nothing is sent again)."""
+        Checker whether an earlier reversal went through (then nothing is sent again); a
+        success resolves the task in the operator's name."""
         task = await self.task(task_id)
         if task.state != TaskState.OPEN:
             raise errors.InvalidState("the task is not open")
@@ -88,6 +92,7 @@ class OperatorDesk:
                 idempotency_key=f"{state.correlation_id}:reverse:task-{task.id}",
                 policies=self._config.policies,
                 retry_of_task=task.id,
+                operator=operator,
             ),
             # One retry per task at a time: a second click joins the one running.
             id=f"{state.workflow_id}-compensation-retry-{task.id}",
@@ -95,7 +100,7 @@ class OperatorDesk:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
         try:
-            await asyncio.wait_for(handle.result(), self._config.wait_seconds)
+            result = await asyncio.wait_for(handle.result(), self._config.wait_seconds)
         except (TimeoutError, WorkflowFailureError):
             return RetryAnswer(await self.task(task_id), settled=False)
-        return RetryAnswer(await self.task(task_id), settled=True)
+        return RetryAnswer(await self.task(task_id), settled=True, reason=result.reason)

@@ -54,9 +54,10 @@ async def list_tasks(_: Operator, desk: Desk, state: TaskState | None = None) ->
     "/compensation-tasks/{task_id}/retry",
     responses={**TaskResponses, **problems(401, 403, 404, 409, 422)},
 )
-async def retry_task(task_id: str, _: Operator, desk: Desk) -> JSONResponse:
-    """Run the reversal again (idempotently); a success ends the withdrawal COMPENSATED."""
-    answer = await desk.retry(task_id)
+async def retry_task(task_id: str, operator: Operator, desk: Desk) -> JSONResponse:
+    """Run the reversal again (idempotently); a success ends the withdrawal COMPENSATED and
+    resolves the task in the caller's name."""
+    answer = await desk.retry(task_id, operator.user_id)
     return JSONResponse(
         envelope(task_json(answer.task)), status_code=200 if answer.settled else 202
     )

@@ -71,11 +71,26 @@ class OperationsRepository:
             )
             return _task(row) if row else None
 
-    def tasks(self, state: TaskState | None = None) -> Sequence[OperatorTask]:
+    def tasks(
+        self, state: TaskState | None = None, kind: TaskKind | None = None
+    ) -> Sequence[OperatorTask]:
+        """Oldest first."""
         with self._sessions() as session:
             query = select(OperatorTaskRow).order_by(OperatorTaskRow.created_at)
             if state:
                 query = query.where(OperatorTaskRow.state == state)
+            if kind:
+                query = query.where(OperatorTaskRow.kind == kind)
+            return [_task(row) for row in session.scalars(query)]
+
+    def tasks_of(self, workflow_id: str) -> Sequence[OperatorTask]:
+        """One withdrawal's tasks, oldest first."""
+        with self._sessions() as session:
+            query = (
+                select(OperatorTaskRow)
+                .where(OperatorTaskRow.workflow_id == workflow_id)
+                .order_by(OperatorTaskRow.created_at)
+            )
             return [_task(row) for row in session.scalars(query)]
 
     def open_by_kind(self) -> dict[str, tuple[int, datetime]]:

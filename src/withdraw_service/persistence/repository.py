@@ -207,10 +207,12 @@ class WithdrawalRepository:
             rows = session.scalars(query).all()
             return [_to_state(row, _history(session, row.workflow_id)) for row in rows]
 
-    def mark_compensated(self, workflow_id: str, attempts: int, task_id: str) -> bool:
+    def mark_compensated(
+        self, workflow_id: str, attempts: int, task_id: str, operator: str | None = None
+    ) -> bool:
         """An operator's retried reversal succeeded: the withdrawal ends COMPENSATED after
-        all, with its history row, and its task is resolved, in one transaction. False when
-        it already was (a repeated call)."""
+        all, with its history row, and its task is resolved in the operator's name, in one
+        transaction. False when it already was (a repeated call)."""
         now = datetime.now(UTC)
         with self._sessions.begin() as session:
             row = session.get(WithdrawalRow, workflow_id, with_for_update=True)
@@ -235,7 +237,8 @@ class WithdrawalRepository:
             if task is not None and task.state == TaskState.OPEN:
                 task.state = TaskState.RESOLVED
                 task.resolved_at = now
-                task.resolved_by = "system:retry"
+                # Retries started before operators were recorded carry none.
+                task.resolved_by = operator or "system:retry"
                 task.note = "reversal retried by an operator and succeeded"
         return True
 

@@ -54,8 +54,10 @@ class CompensationInput(BaseModel):
     reason: str
     idempotency_key: str
     policies: RetryPolicies
-    # Set when an operator retries a failed compensation: its task, resolved on success.
+    # Set when an operator retries a failed compensation: its task, resolved on success in
+    # the name of the operator who asked.
     retry_of_task: str | None = None
+    operator: str | None = None
 
 
 class CompensationResult(BaseModel):
@@ -104,6 +106,7 @@ class CompensationWorkflow:
                     workflow_id=request.workflow_id,
                     task_id=request.retry_of_task,
                     attempts=reversed_.attempts,
+                    operator=request.operator,
                 ),
                 attempts=UNTIL_DONE,
             )
@@ -146,7 +149,10 @@ class CompensationWorkflow:
                 request.policies,
                 OperationsActivities.mark_compensated,
                 MarkCompensatedInput(
-                    workflow_id=request.workflow_id, task_id=request.retry_of_task, attempts=0
+                    workflow_id=request.workflow_id,
+                    task_id=request.retry_of_task,
+                    attempts=0,
+                    operator=request.operator,
                 ),
                 attempts=UNTIL_DONE,
             )

@@ -1,0 +1,38 @@
+"""The operator console: server-rendered pages under `/ops/console` for the people who settle
+what the workflows could not (docs/console.md)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+DOCS_ASSETS = "/docs/assets"
+
+
+def install(app: FastAPI) -> None:
+    """The console's pages, actions and stylesheet, and `/docs` served with the app's own
+    copy of Swagger UI (so it renders without reaching any other host)."""
+    from withdraw_service.console import actions, pages
+
+    app.include_router(pages.router)
+    app.include_router(actions.router)
+    static = resources.files("withdraw_service.console") / "static"
+    app.mount(f"{pages.ROOT}/static", StaticFiles(directory=str(static)), name="console-static")
+    swagger = resources.files("fastapi_swagger") / "resources"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            # No badge from the public validator: nothing leaves this host.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
