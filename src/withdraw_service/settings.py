@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     temporal_ui_url: str | None = None
     # How long an operator console sign-in lasts at most (never beyond the pasted token).
     console_session_seconds: int = Field(default=8 * 3600, gt=0)
+    # The console's public origin (`https://ops.example.com`) where a proxy in front changes
+    # the scheme or host; forms from any other origin are refused. Default: as addressed.
+    console_origin: str | None = None
     worker_metrics_port: int = 9464
     # 0.0.0.0 where Prometheus scrapes from another host; loopback by default.
     worker_metrics_host: str = "127.0.0.1"

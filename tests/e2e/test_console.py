@@ -281,15 +281,17 @@ def test_a_customer_token_and_forged_forms_are_refused(
     page.goto(url)
     csrf = page.locator("input[name=csrf]").first.get_attribute("value")
     # The session cookie goes along (same context); only the CSRF token or origin is wrong.
+    own = {"Origin": stack.api_url}
     for form, headers in (
-        ({"note": "forged"}, {}),
-        ({"note": "forged", "csrf": "not-the-token"}, {}),
+        ({"note": "forged"}, own),
+        ({"note": "forged", "csrf": "not-the-token"}, own),
         ({"note": "forged", "csrf": csrf}, {"Origin": "http://evil.example"}),
+        ({"note": "forged", "csrf": csrf}, {}),  # says nothing of where it comes from
     ):
         refused = page.request.post(url, form=form, headers=headers, max_redirects=0)
         assert refused.status == 403, refused.text()
     retry = page.request.post(
-        f"{stack.api_url}/ops/console/tasks/{task_id}/retry", form={}, max_redirects=0
+        f"{stack.api_url}/ops/console/tasks/{task_id}/retry", form={}, headers=own, max_redirects=0
     )
     assert retry.status == 403
     page.reload()

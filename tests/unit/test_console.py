@@ -4,6 +4,8 @@ and how each crafted input is answered (a page saying what is wrong, never a 500
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -94,7 +96,9 @@ async def console(
     install_state(app, state)
     app.state.ledgers = Ledgers(FakeChecker(), DownDriveWealth())  # type: ignore[arg-type]
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+    # As a browser posts the console's forms: saying they come from the console's origin.
+    headers = {"Origin": BASE}
+    async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as client:
         yield client
     await state.http.aclose()
     state.repository.engine.dispose()
@@ -180,6 +184,8 @@ async def test_a_customer_token_is_refused_and_sets_nothing(console: httpx.Async
     assert customer not in answer.text  # the token is never echoed back
     bad = await console.post("/ops/console/sign-in", data={"token": "x.y.z"})
     assert bad.status_code == 401 and "set-cookie" not in bad.headers
+    blank = await console.post("/ops/console/sign-in", data={"token": " "})
+    assert blank.status_code == 422 and "paste an operator token" in blank.text
 
 
 async def test_the_session_cookie_is_httponly_strict_and_scoped(
@@ -228,6 +234,7 @@ async def test_the_withdrawal_page_shows_no_full_account_number(
         "tasks?state=DONE",
         "search?status=FINISHED",
         f"search?q={'x' * 129}",
+        f"tasks?kind={'K' * 300}",
         "withdrawals/WITHDRAW-unknown",
         "withdrawals/" + "w" * 300,
         "tasks/no-such-task/retry",
@@ -240,7 +247,8 @@ async def test_crafted_addresses_get_a_page_not_a_500(
     await signed_in(console)
     answer = await console.get(f"/ops/console/{path}")
     assert 400 <= answer.status_code < 500, answer.text
-    assert "Traceback" not in answer.text
+    assert answer.headers["content-type"].startswith("text/html")  # a page, not JSON
+    assert "That did not work" in answer.text and "Traceback" not in answer.text
 
 
 async def test_an_action_needs_the_session_csrf_token_and_this_origin(
@@ -249,17 +257,28 @@ async def test_an_action_needs_the_session_csrf_token_and_this_origin(
     csrf = await signed_in(console)
     url = f"/ops/console/tasks/{task_id}/resolve"
     for data, headers in (
-        ({"note": "forged"}, {}),
+        ({"note": "forged"}, {}),  # no CSRF token
         ({"note": "forged", "csrf": "wrong"}, {}),
+        ({"note": "forged", "csrf": "é"}, {}),  # beyond ASCII: refused, not a 500
         ({"note": "forged", "csrf": csrf}, {"Origin": "https://evil.example"}),
+        ({"note": "forged", "csrf": csrf}, {"Origin": "https://console.test"}),  # other scheme
+        ({"note": "forged", "csrf": csrf}, {"Origin": "null"}),
     ):
         refused = await console.post(url, data=data, headers=headers)
-        assert refused.status_code == 403, refused.text
+        assert refused.status_code == 403, (data, headers, refused.text)
+    # Saying nothing of where it comes from is refused too; a same-origin fetch may say so.
+    del console.headers["Origin"]
+    refused = await console.post(url, data={"note": "forged", "csrf": csrf})
+    assert refused.status_code == 403
+    console.headers["Sec-Fetch-Site"] = "cross-site"
+    assert (await console.post(url, data={"note": "x", "csrf": csrf})).status_code == 403
+    console.headers["Origin"] = BASE
     retry = await console.post(f"/ops/console/tasks/{task_id}/retry", data={"csrf": "wrong"})
     assert retry.status_code == 403
     assert temporal.started == []
-    assert (await console.post(url, content=b"note=x", headers={})).status_code in (403, 422)
-    huge = await console.post(url, data={"note": "n" * 20_000, "csrf": csrf})
+    not_a_form = await console.post(url, content=b"note=x&csrf=" + csrf.encode())
+    assert not_a_form.status_code == 422  # no form content type
+    huge = await console.post(url, data={"note": "n" * 70_000, "csrf": csrf})
     assert huge.status_code == 422
     as_json = await console.post(url, json={"note": "x", "csrf": csrf})
     assert as_json.status_code == 422
@@ -274,6 +293,12 @@ async def test_resolving_needs_a_note_and_records_the_operator(
     url = f"/ops/console/tasks/{task_id}/resolve"
     blank = await console.post(url, data={"note": "  ", "csrf": csrf})
     assert blank.status_code == 422 and "A note of 1 to 2,000 characters" in blank.text
+    nul = await console.post(url, data={"note": "by hand\x00", "csrf": csrf})
+    assert nul.status_code == 422  # a control character (PostgreSQL cannot store a NUL)
+    # A long note in a script that percent-encodes to many bytes still fits the form.
+    wide = "資" * 2000
+    kept = await console.post(url, data={"note": wide + "x", "csrf": csrf})
+    assert kept.status_code == 422 and wide in kept.text  # too long: shown again, not lost
     done = await console.post(url, data={"note": "reversed by hand", "csrf": csrf})
     assert done.status_code == 200 and "No money was moved" in done.text
     task = OperationsRepository(repository.engine).get_task(task_id)
@@ -293,8 +318,34 @@ async def test_a_retry_runs_in_the_operators_name(
     csrf = await signed_in(console)
     confirm = await console.get(f"/ops/console/tasks/{task_id}/retry")
     assert "USD 150.00 leaves the customer&#39;s bank account" in confirm.text
-    await console.post(f"/ops/console/tasks/{task_id}/retry", data={"csrf": csrf})
+    done = await console.post(f"/ops/console/tasks/{task_id}/retry", data={"csrf": csrf})
+    assert done.status_code == 200
+    # What the retry's workflow answered (the fake: reversed) is what the page says.
+    assert "The transfer is reversed" in done.text
     assert [(r.operator, r.retry_of_task) for r, _ in temporal.started] == [("ops-erin", task_id)]
+
+
+async def test_a_retry_is_not_offered_where_the_desk_would_refuse_it(
+    console: httpx.AsyncClient, task_id: str, repository: WithdrawalRepository
+) -> None:
+    await signed_in(console)
+    OperationsRepository(repository.engine).resolve(task_id, "ops-erin", "done by hand")
+    confirm = await console.get(f"/ops/console/tasks/{task_id}/retry")
+    assert "This task cannot be retried: the task is not open." in confirm.text
+    assert "Yes, retry the reversal" not in confirm.text
+
+
+async def test_resolving_waits_for_a_running_retry(
+    console: httpx.AsyncClient, task_id: str, temporal: FakeClient
+) -> None:
+    csrf = await signed_in(console)
+    temporal.running.add(f"{WF}-compensation-retry-{task_id}")
+    form = await console.get(f"/ops/console/tasks/{task_id}/resolve")
+    assert "is still running" in form.text
+    refused = await console.post(
+        f"/ops/console/tasks/{task_id}/resolve", data={"note": "by hand", "csrf": csrf}
+    )
+    assert refused.status_code == 409 and "still running" in refused.text
 
 
 async def test_search_finds_by_each_id_and_by_status(
@@ -338,6 +389,8 @@ async def test_the_docs_page_loads_its_assets_from_the_app(console: httpx.AsyncC
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
         assert f"/docs/assets/{asset}" in page.text
         assert (await console.get(f"/docs/assets/{asset}")).status_code == 200
+    for other in ("__init__.py", "..%2Fmain.py", "nothing.js"):
+        assert (await console.get(f"/docs/assets/{other}")).status_code == 404
     assert (await console.get("/redoc")).status_code == 404  # it would load from a CDN
 
 
@@ -361,3 +414,28 @@ def test_every_text_colour_keeps_aa_contrast() -> None:
             assert contrast(colours[text], background) >= 4.5, (text, background)
     assert contrast("#ffffff", colours["link"]) >= 4.5
     assert round(contrast("#000000", "#ffffff"), 1) == 21.0  # the formula itself
+
+
+async def test_outside_dev_the_session_cookie_is_secure(
+    tmp_path: Path, repository: WithdrawalRepository
+) -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    settings = Settings(
+        environment="production",
+        data_dir=tmp_path,
+        retry_policies=RETRY_POLICIES,
+        jwt_secret=SecretStr(SECRET),
+        codec_keys=SecretStr(f"k1:{key}"),
+    )
+    app: FastAPI = create_app(settings)
+    state = api_state(settings, FakeClient(), load_policies(RETRY_POLICIES))  # type: ignore[arg-type]
+    install_state(app, state)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="https://ops.test", headers={"Origin": "https://ops.test"}
+    ) as client:
+        answer = await client.post("/ops/console/sign-in", data={"token": ops_token()})
+    await state.http.aclose()
+    state.repository.engine.dispose()
+    assert answer.status_code == 303
+    assert "secure" in answer.headers["set-cookie"].lower()

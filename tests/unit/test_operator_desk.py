@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from tests.unit.conftest import RETRY_POLICIES, MakeState
 from withdraw_service.api.gateway import GatewayConfig
@@ -31,12 +33,34 @@ class _Handle:
 
 
 @dataclass
+class _Described:
+    status: WorkflowExecutionStatus
+
+
+@dataclass
+class _RetryHandle:
+    running: bool
+
+    async def describe(self) -> _Described:
+        if not self.running:
+            raise RPCError("workflow not found", RPCStatusCode.NOT_FOUND, b"")
+        return _Described(WorkflowExecutionStatus.RUNNING)
+
+
+@dataclass
 class FakeClient:
+    """Starts nothing: records each retry asked for; `running` retries are described as
+    still running (else as never started)."""
+
     started: list[tuple[CompensationInput, dict[str, Any]]] = field(default_factory=list)
+    running: set[str] = field(default_factory=set)
 
     async def start_workflow(self, _run: Any, request: CompensationInput, **options: Any) -> Any:
         self.started.append((request, options))
         return _Handle()
+
+    def get_workflow_handle(self, workflow_id: str) -> _RetryHandle:
+        return _RetryHandle(workflow_id in self.running)
 
 
 def _desk(client: FakeClient, repository: WithdrawalRepository) -> OperatorDesk:
@@ -97,3 +121,18 @@ async def test_a_task_of_another_kind_is_not_retried(
     with pytest.raises(errors.InvalidState):
         await _desk(client, repository).retry(task.id, "ops-ana")
     assert client.started == []
+
+
+async def test_a_task_is_not_resolved_by_hand_while_its_retry_runs(
+    repository: WithdrawalRepository, failed_reversal: str
+) -> None:
+    """The retry may still reverse the transfer: settling it by hand meanwhile could pay the
+    customer's money back twice."""
+    client = FakeClient(running={f"{WF}-compensation-retry-{failed_reversal}"})
+    desk = _desk(client, repository)
+    with pytest.raises(errors.InvalidState, match="still running"):
+        await desk.resolve(failed_reversal, "ops-ana", "reversed by hand")
+    assert (await desk.task(failed_reversal)).state == "OPEN"
+    client.running.clear()
+    resolved = await desk.resolve(failed_reversal, "ops-ana", "reversed by hand")
+    assert (resolved.state, resolved.resolved_by) == ("RESOLVED", "ops-ana")

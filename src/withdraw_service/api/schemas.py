@@ -45,7 +45,11 @@ class FinalizeRequest(BaseModel):
 class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: str = Field(min_length=1, max_length=2000)
+    # Text a person reads: no control characters but line breaks and tabs (a NUL, say,
+    # which PostgreSQL cannot store).
+    note: str = Field(
+        min_length=1, max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+    )
 
 
 class Envelope(BaseModel, Generic[T]):

@@ -7,10 +7,15 @@ from importlib import resources
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 DOCS_ASSETS = "/docs/assets"
+SWAGGER_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
 
 
 def install(app: FastAPI) -> None:
@@ -23,7 +28,12 @@ def install(app: FastAPI) -> None:
     static = resources.files("withdraw_service.console") / "static"
     app.mount(f"{pages.ROOT}/static", StaticFiles(directory=str(static)), name="console-static")
     swagger = resources.files("fastapi_swagger") / "resources"
-    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger)), name="docs-assets")
+
+    @app.get(f"{DOCS_ASSETS}/{{name}}", include_in_schema=False)
+    async def swagger_asset(name: str) -> Response:
+        if name not in SWAGGER_ASSETS:  # the package's other files are not for the web
+            return Response(status_code=404)
+        return FileResponse(str(swagger / name), media_type=SWAGGER_ASSETS[name])
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:

@@ -10,11 +10,11 @@ from pydantic import ValidationError
 
 from withdraw_service.api.deps import desk_of
 from withdraw_service.api.schemas import ResolveRequest
-from withdraw_service.console import guide
 from withdraw_service.console import session as sessions
-from withdraw_service.console.pages import ROOT, SIGN_IN, TaskId, console_page
+from withdraw_service.console.pages import ROOT, SIGN_IN, TaskId, console_page, resolve_form
 from withdraw_service.console.render import current, form, page, same_origin
 from withdraw_service.domain import errors
+from withdraw_service.domain.outcomes import HTTP_STATUS
 from withdraw_service.settings import Settings
 
 router = APIRouter(prefix=ROOT, include_in_schema=False)
@@ -34,12 +34,14 @@ async def sign_in(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     try:
         same_origin(request)
-        token = (await form(request)).get("token", "")
+        token = (await form(request)).get("token", "").strip()
+        if not token:
+            raise errors.RequestValidationError("paste an operator token first")
         _, cookie = sessions.sign_in(
             token, settings.jwt_secret.get_secret_value(), settings.console_session_seconds
         )
     except (errors.Unauthenticated, errors.Forbidden, errors.RequestValidationError) as exc:
-        status = 403 if isinstance(exc, errors.Forbidden) else 401
+        status = HTTP_STATUS[exc.code]
         return page(request, "sign_in.html", None, status, error=exc.message)
     answer = RedirectResponse(f"{ROOT}/tasks", status_code=303)
     answer.set_cookie(
@@ -68,37 +70,22 @@ async def sign_out(request: Request) -> Response:
 async def retry(request: Request, task_id: TaskId) -> Response:
     session, _ = await _checked_form(request)
     answer = await desk_of(request).retry(task_id, session.operator)
-    return page(
-        request,
-        "result.html",
-        session,
-        task=answer.task,
-        action="retry",
-        finished=answer.settled,
-        reason=answer.reason,
-    )
+    return page(request, "result.html", session, task=answer.task, action="retry", answer=answer)
 
 
 @router.post("/tasks/{task_id}/resolve")
 @console_page
 async def resolve(request: Request, task_id: TaskId) -> Response:
     session, fields = await _checked_form(request)
+    note = fields.get("note", "")
     try:
-        note = ResolveRequest(note=fields.get("note", "").strip()).note
+        note = ResolveRequest(note=note.strip()).note
     except ValidationError:
         task = await desk_of(request).task(task_id)
-        return page(
-            request,
-            "confirm_resolve.html",
-            session,
-            422,
-            task=task,
-            effect=guide.RESOLVE_EFFECT,
-            meaning=guide.MEANING[task.kind],
-            note=fields.get("note", "")[:2000],
-            error="A note of 1 to 2,000 characters is required: say what was done.",
+        error = (
+            "A note of 1 to 2,000 characters is required, without control characters: "
+            "say what was done."
         )
+        return await resolve_form(request, session, task, note[:2000], error)
     task = await desk_of(request).resolve(task_id, session.operator, note)
-    return page(
-        request, "result.html", session, task=task, action="resolve", finished=True, reason=None
-    )
+    return page(request, "result.html", session, task=task, action="resolve", answer=None)

@@ -32,10 +32,10 @@ class Ledgers:
         self._tokens = DwTokenCache(drivewealth)
 
     async def look(self, state: WithdrawState) -> list[LedgerLine]:
-        lines = [await self._bank(state)]
+        asks = [self._bank(state)]
         if state.dw_redemption_id:
-            lines.append(await self._redemption(state.dw_redemption_id))
-        return lines
+            asks.append(self._redemption(state.dw_redemption_id))
+        return list(await asyncio.gather(*asks))  # each bounded: the page waits 5 s at most
 
     async def _bank(self, state: WithdrawState) -> LedgerLine:
         if state.transfer_reference_number:

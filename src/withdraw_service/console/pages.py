@@ -5,28 +5,36 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
+from http import HTTPStatus
 from typing import Annotated, ParamSpec, TypeVar
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from temporalio.service import RPCError
 
 from withdraw_service.api.deps import desk_of, operations_of, repository_of
+from withdraw_service.api.problems import TEMPORAL_OUTAGE
 from withdraw_service.console import guide
 from withdraw_service.console.ledgers import Ledgers
 from withdraw_service.console.render import current, page
+from withdraw_service.console.session import ConsoleSession
 from withdraw_service.domain import errors
 from withdraw_service.domain.outcomes import HTTP_STATUS, TaskKind, TaskState
 from withdraw_service.domain.statuses import IN_FLIGHT, WithdrawStatus
 from withdraw_service.domain.withdrawal import WithdrawState
+from withdraw_service.persistence.operations import OperatorTask
 
 ROOT = "/ops/console"
 SIGN_IN = f"{ROOT}/sign-in"
 SEARCH_LIMIT = 50
+TASKS_LIMIT = 200
+log = logging.getLogger(__name__)
 router = APIRouter(prefix=ROOT, include_in_schema=False)
 P = ParamSpec("P")
 E = TypeVar("E", bound=StrEnum)
@@ -52,8 +60,16 @@ def console_page(
         except errors.WithdrawError as exc:
             status = HTTP_STATUS[exc.code]
             return failure(request, status, exc.message)
-        except (RPCError, SQLAlchemyError, OSError):
-            return failure(request, 503, "Temporal or the database is not reachable; try again")
+        except RPCError as exc:
+            if exc.status in TEMPORAL_OUTAGE:
+                return failure(request, 503, "Temporal did not answer; try again")
+            log.exception("Temporal refused a console call")
+            return failure(request, 500, "Temporal refused the request; it was logged")
+        except (DBAPIError, PoolTimeoutError):
+            return failure(request, 503, "the database did not answer; try again")
+        except Exception:  # still a page, never a stack trace; the log has it
+            log.exception("console page failed")
+            return failure(request, 500, "something went wrong on our side; it was logged")
 
     return wrapped
 
@@ -63,11 +79,20 @@ def failure(request: Request, status: int, message: str) -> Response:
         session = current(request)
     except errors.Unauthenticated:
         session = None
-    return page(request, "failure.html", session, status, status=status, message=message)
+    title = HTTPStatus(status).phrase
+    return page(request, "failure.html", session, status, title=title, message=message)
+
+
+def bounded(raw: str, limit: int, what: str) -> str:
+    """A text from the address, refused (422, as a page) when longer than `limit`."""
+    if len(raw) > limit:
+        raise errors.RequestValidationError(f"the {what} is longer than {limit} characters")
+    return raw.strip()
 
 
 def choice(enum: type[E], raw: str) -> E | None:
     """A filter's value: empty is "any"; anything but a member is refused (422)."""
+    raw = bounded(raw, 40, enum.__name__)
     if not raw:
         return None
     try:
@@ -92,22 +117,24 @@ async def sign_in_page(request: Request) -> Response:
 @console_page
 async def tasks_page(
     request: Request,
-    kind: Annotated[str, Query(max_length=40)] = "",
-    state: Annotated[str, Query(max_length=40)] = TaskState.OPEN.value,
+    kind: str = "",
+    state: str = TaskState.OPEN.value,
 ) -> Response:
     """Oldest first; an empty filter (the form's "any") means any."""
     session = current(request)
     wanted_kind, wanted_state = choice(TaskKind, kind), choice(TaskState, state)
     operations = operations_of(request)
     found, open_by_kind = await asyncio.gather(
-        asyncio.to_thread(operations.tasks, wanted_state, wanted_kind),
+        asyncio.to_thread(operations.tasks, wanted_state, wanted_kind, TASKS_LIMIT + 1),
         asyncio.to_thread(operations.open_by_kind),
     )
     return page(
         request,
         "tasks.html",
         session,
-        tasks=found,
+        tasks=found[:TASKS_LIMIT],
+        more=len(found) > TASKS_LIMIT,
+        limit=TASKS_LIMIT,
         # Every kind, zero or not: the same numbers as withdraw_operator_tasks_open and
         # withdraw_operator_task_oldest_open_seconds, which the alerts watch.
         summary=[(k, *open_by_kind.get(k, (0, None))) for k in TaskKind],
@@ -145,13 +172,13 @@ async def withdrawal_page(request: Request, workflow_id: WorkflowId) -> Response
 @console_page
 async def search_page(
     request: Request,
-    q: Annotated[str, Query(max_length=128)] = "",
-    status: Annotated[str, Query(max_length=40)] = "",
+    q: str = "",
+    status: str = "",
 ) -> Response:
     """By workflow id, correlation id or user id (whichever matches), and/or by status."""
     session = current(request)
     repository = repository_of(request)
-    text = q.strip()
+    text = bounded(q, 128, "search text")
     chosen = choice(WithdrawStatus, status)
     wanted = chosen.value if chosen else None
     found: dict[str, WithdrawState] = {}
@@ -191,9 +218,11 @@ async def search_page(
 @console_page
 async def in_flight_page(request: Request) -> Response:
     session = current(request)
-    by_status = await asyncio.to_thread(repository_of(request).in_flight_by_status)
+    repository = repository_of(request)
+    by_status = await asyncio.to_thread(repository.in_flight_by_status)
+    oldest = await asyncio.to_thread(repository.longest_in, list(by_status))
     rows = [
-        (status, *by_status[status.value])
+        (status, *by_status[status.value], oldest.get(status.value))
         for status in WithdrawStatus
         if status in IN_FLIGHT and status.value in by_status
     ]
@@ -211,16 +240,16 @@ async def in_flight_page(request: Request) -> Response:
 @console_page
 async def retry_confirmation(request: Request, task_id: TaskId) -> Response:
     session = current(request)
-    task = await desk_of(request).task(task_id)
-    state = await asyncio.to_thread(repository_of(request).get, task.workflow_id)
-    reference = state.transfer_reference_number if state else None
+    desk = desk_of(request)
+    task = await desk.task(task_id)
+    blocker, state = await desk.retry_blocker(task)
     return page(
         request,
         "confirm_retry.html",
         session,
         task=task,
-        effect=guide.retry_effect(task, reference),
-        retryable=task.state == TaskState.OPEN and task.kind == TaskKind.COMPENSATION_FAILED,
+        effect=guide.retry_effect(task, state.transfer_reference_number) if state else "",
+        blocker=blocker,
     )
 
 
@@ -228,14 +257,27 @@ async def retry_confirmation(request: Request, task_id: TaskId) -> Response:
 @console_page
 async def resolve_confirmation(request: Request, task_id: TaskId) -> Response:
     session = current(request)
-    task = await desk_of(request).task(task_id)
+    desk = desk_of(request)
+    task = await desk.task(task_id)
+    return await resolve_form(request, session, task, note="", error=None)
+
+
+async def resolve_form(
+    request: Request, session: ConsoleSession, task: OperatorTask, note: str, error: str | None
+) -> Response:
+    """The resolve confirmation, with the note typed so far and what was wrong with it."""
+    running = task.kind == TaskKind.COMPENSATION_FAILED and await desk_of(request).retry_running(
+        task
+    )
     return page(
         request,
         "confirm_resolve.html",
         session,
+        422 if error else 200,
         task=task,
         effect=guide.RESOLVE_EFFECT,
         meaning=guide.MEANING[task.kind],
-        note="",
-        error=None,
+        note=note,
+        error=error,
+        running=running,
     )

@@ -31,7 +31,8 @@ class ConsoleSession:
 
     def check_csrf(self, presented: str | None) -> None:
         """The form's token must be this session's (a page of another site cannot read it)."""
-        if not presented or not hmac.compare_digest(presented, self.csrf):
+        # As bytes: compare_digest refuses a str with characters beyond ASCII.
+        if not presented or not hmac.compare_digest(presented.encode(), self.csrf.encode()):
             raise Forbidden("the form's CSRF token is missing or wrong; reload the page")
 
 

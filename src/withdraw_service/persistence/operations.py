@@ -72,11 +72,14 @@ class OperationsRepository:
             return _task(row) if row else None
 
     def tasks(
-        self, state: TaskState | None = None, kind: TaskKind | None = None
+        self,
+        state: TaskState | None = None,
+        kind: TaskKind | None = None,
+        limit: int | None = None,
     ) -> Sequence[OperatorTask]:
-        """Oldest first."""
+        """Oldest first, the first `limit` of them (default: all)."""
         with self._sessions() as session:
-            query = select(OperatorTaskRow).order_by(OperatorTaskRow.created_at)
+            query = select(OperatorTaskRow).order_by(OperatorTaskRow.created_at).limit(limit)
             if state:
                 query = query.where(OperatorTaskRow.state == state)
             if kind:

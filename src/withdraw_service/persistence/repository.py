@@ -141,6 +141,21 @@ class WithdrawalRepository:
             ).all()
             return {status: (int(count), as_utc(oldest)) for status, count, oldest in rows}
 
+    def longest_in(self, statuses: Sequence[str]) -> dict[str, str]:
+        """Per status, the workflow id of the withdrawal that has been in it longest."""
+        found: dict[str, str] = {}
+        with self._sessions() as session:
+            for status in statuses:
+                workflow_id = session.scalar(
+                    select(WithdrawalRow.workflow_id)
+                    .where(WithdrawalRow.status == status)
+                    .order_by(WithdrawalRow.updated_at)
+                    .limit(1)
+                )
+                if workflow_id is not None:
+                    found[status] = workflow_id
+        return found
+
     def get(self, workflow_id: str) -> WithdrawState | None:
         with self._sessions() as session:
             row = session.get(WithdrawalRow, workflow_id)
