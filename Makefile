@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint test-unit test-workflow test-integration test-e2e setup clean promtool docs chaos chromium
+.PHONY: run test lint test-unit test-workflow test-integration test-e2e setup clean promtool docs chaos chromium bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,12 @@ test-e2e: $(STAMP) chromium
 CHAOS_ARGS ?= --n 1000 --concurrency 24
 chaos: $(STAMP)
 	$(BIN)/withdraw-service chaos $(CHAOS_ARGS) $(if $(SEED),--seed $(SEED)) --report .data/chaos-report.json
+
+## make bench: withdrawals through the API against the bare withdraw shape on the same Temporal
+## server, side by side (docs/performance.md); BENCH_ARGS adds options (e.g. --hold 10000).
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/withdraw-service bench --report .data/bench/report.json --plot .data/bench/latency.png $(BENCH_ARGS)
 
 ## make docs: docs/openapi.json generated from the app (tests/unit/test_docs.py checks it is current)
 docs: $(STAMP)

@@ -12,27 +12,24 @@ from typing import Annotated, Any
 
 import typer
 
+from withdraw_service import cli_load
+from withdraw_service.cli_options import (
+    DatabaseUrl,
+    DataDir,
+    Environment,
+    Host,
+    Namespace,
+    Port,
+    SimUrl,
+    TaskQueue,
+    TemporalAddress,
+    load_settings,
+)
 from withdraw_service.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-
-DataDir = Annotated[Path | None, typer.Option(help="where state files live (WITHDRAW_DATA_DIR)")]
-DatabaseUrl = Annotated[str | None, typer.Option(help="SQLAlchemy URL (WITHDRAW_DATABASE_URL)")]
-TemporalAddress = Annotated[
-    str | None, typer.Option(help="host:port of Temporal (WITHDRAW_TEMPORAL_ADDRESS)")
-]
-Namespace = Annotated[str | None, typer.Option(help="WITHDRAW_TEMPORAL_NAMESPACE")]
-TaskQueue = Annotated[str | None, typer.Option(help="WITHDRAW_TASK_QUEUE")]
-SimUrl = Annotated[str | None, typer.Option(help="simulators' base URL (WITHDRAW_SIM_URL)")]
-Environment = Annotated[str | None, typer.Option(help="dev or production (WITHDRAW_ENVIRONMENT)")]
-Port = Annotated[int | None, typer.Option(help="port to listen on")]
-Host = Annotated[str | None, typer.Option(help="address to listen on")]
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Environment first, then the flags that were given."""
-    given = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**given)
+app.command()(cli_load.chaos)
+app.command()(cli_load.bench)
 
 
 def _logging(settings: Settings) -> None:
@@ -279,70 +276,6 @@ def openapi(
         typer.echo(document, nl=False)
     else:
         out.write_text(document, encoding="utf-8")
-
-
-@app.command()
-def chaos(
-    n: Annotated[int, typer.Option("--n", min=1, help="withdrawals to drive")] = 1000,
-    concurrency: Annotated[int, typer.Option(min=1, help="customers at once")] = 24,
-    seed: Annotated[int | None, typer.Option(help="replays a run; default: a new one")] = None,
-    worker_kills: Annotated[int, typer.Option(help="kill -9 of a worker")] = 10,
-    rollouts: Annotated[int, typer.Option(help="SIGTERM of a worker, then a restart")] = 2,
-    server_restarts: Annotated[int, typer.Option(help="kill -9 of the Temporal server")] = 2,
-    api_kills: Annotated[int, typer.Option(help="kill -9 of an API process")] = 1,
-    db_outages: Annotated[int, typer.Option(help="PostgreSQL cut at the proxy")] = 1,
-    outage_seconds: Annotated[float, typer.Option(help="how long each outage lasts")] = 30.0,
-    otp_seconds: Annotated[
-        int, typer.Option(min=10, help="the OTP window; keep it longer than an outage")
-    ] = 90,
-    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 2,
-    apis: Annotated[int, typer.Option(min=1, help="API processes")] = 2,
-    postgres: Annotated[
-        str, typer.Option(help="PostgreSQL to create the run's database in")
-    ] = "postgresql://postgres@127.0.0.1:5432/postgres",
-    data_dir: DataDir = None,
-    retry_policies: Annotated[Path | None, typer.Option(help="the shipped policies")] = None,
-    report: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
-    keep: Annotated[bool, typer.Option(help="keep the run's logs even when it passes")] = False,
-) -> None:
-    """Drive N withdrawals through a production-shaped stack while killing its processes and
-    cutting its database; judge every cent. Exit status 1 on any violation (docs/chaos.md)."""
-    import random
-
-    from rich.console import Console
-
-    from withdraw_service.chaos.plan import Counts
-    from withdraw_service.chaos.run import ChaosConfig, print_verdict, run_chaos
-
-    settings = load_settings(data_dir=data_dir, retry_policies=retry_policies)
-    config = ChaosConfig(
-        n=n,
-        concurrency=concurrency,
-        seed=seed if seed is not None else random.SystemRandom().randrange(1, 10**6),
-        counts=Counts(
-            worker_kills=worker_kills,
-            rollouts=rollouts,
-            server_restarts=server_restarts,
-            api_kills=api_kills,
-            db_outages=db_outages,
-            outage_seconds=outage_seconds,
-        ),
-        data_dir=settings.data_dir.resolve(),
-        postgres=postgres,
-        policies=settings.retry_policies.resolve(),
-        workers=workers,
-        apis=apis,
-        otp_seconds=otp_seconds,
-        report=report,
-        keep=keep,
-    )
-    console = Console()
-    if not console.is_terminal:  # a log or CI: wide enough for the verdict table
-        console = Console(width=150)
-    outcome = asyncio.run(run_chaos(config, console))
-    print_verdict(console, outcome)
-    if outcome.violations:
-        raise typer.Exit(1)
 
 
 @app.command()

@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from withdraw_service.settings import Settings
 from withdraw_service.workflows.models import SEARCH_ATTRIBUTES
@@ -93,6 +94,7 @@ def die_with_parent() -> None:
 class Stack:
     settings: Settings
     children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    output: IO[bytes] | None = None  # where the children write (default: our own terminal)
 
     def start(
         self, name: str, args: Sequence[str], port: int, *, ours: bool = True, timeout: float = 60.0
@@ -101,7 +103,11 @@ class Stack:
         # Only our own processes get the settings (and their secrets); Temporal needs none.
         env = child_env(self.settings) if ours else _without_settings()
         process = subprocess.Popen(  # noqa: S603 - our own binaries, no shell
-            list(args), env=env, preexec_fn=die_with_parent
+            list(args),
+            env=env,
+            preexec_fn=die_with_parent,
+            stdout=self.output,
+            stderr=subprocess.STDOUT if self.output else None,
         )
         self.children.append((name, process))
         wait_for_port(port, timeout, process, name)
@@ -118,6 +124,24 @@ class Stack:
                 process.kill()
                 process.wait()
         self.children.clear()
+
+    def pids(self) -> dict[str, int]:
+        return {name: process.pid for name, process in self.children}
+
+    def start_parts(self, codec_server: bool = True) -> None:
+        """Every part of the embedded stack, in order: Temporal (unless an address is given),
+        the codec server, the simulators, the worker, the API."""
+        settings = self.settings
+        me = [sys.executable, "-m", "withdraw_service.cli"]
+        if settings.temporal_address is None:
+            self.start(
+                "temporal", temporal_server_args(settings), settings.temporal_port, ours=False
+            )
+        if codec_server:
+            self.start("codec server", [*me, "codec-server"], settings.codec_server_port)
+        self.start("simulators", [*me, "sim"], settings.sim_port)
+        self.start("worker", [*me, "worker"], settings.worker_metrics_port)
+        self.start("api", [*me, "api"], settings.api_port)
 
     def first_exited(self) -> str | None:
         for name, process in self.children:
@@ -143,7 +167,6 @@ def run_dev_stack(settings: Settings) -> int:
     """Start every part, then wait until a signal or a child's death; stop all, in reverse."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     die_with_parent()  # `make run` killed with SIGTERM: make does not pass it on, so ask the OS
-    me = [sys.executable, "-m", "withdraw_service.cli"]
     stack = Stack(settings)
     stopping = False
 
@@ -154,14 +177,7 @@ def run_dev_stack(settings: Settings) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        if settings.temporal_address is None:
-            stack.start(
-                "temporal", temporal_server_args(settings), settings.temporal_port, ours=False
-            )
-        stack.start("codec server", [*me, "codec-server"], settings.codec_server_port)
-        stack.start("simulators", [*me, "sim"], settings.sim_port)
-        stack.start("worker", [*me, "worker"], settings.worker_metrics_port)
-        stack.start("api", [*me, "api"], settings.api_port)
+        stack.start_parts()
         print(
             f"[dev] ready: API http://{settings.api_host}:{settings.api_port}/docs  "
             f"Temporal UI http://127.0.0.1:{settings.temporal_ui_port} (payloads decrypted by "
