@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import platform
 import socket
 import tempfile
@@ -101,7 +102,7 @@ async def run_bench(config: BenchConfig, settings: Settings, console: Console) -
             target = stack.settings
             api_url = f"http://127.0.0.1:{target.api_port}"
             sim_url = target.sim_url
-            pids = {("simulators" if k == "simulators" else k): v for k, v in stack.pids().items()}
+            pids = stack.pids()
             console.print(f"embedded stack up (logs: {folder / 'stack.log'})")
         return await _measure(config, target, api_url, sim_url.rstrip("/"), pids, console)
 
@@ -114,8 +115,6 @@ async def _measure(
     pids: dict[str, int],
     console: Console,
 ) -> Report:
-    import os
-
     pids = {**pids, "bench": os.getpid()}
     report = Report(
         machine={
@@ -139,7 +138,7 @@ async def _measure(
         with Progress(console=console, transient=True) as progress:
 
             async def phase(name: str, flow: Any, n: int, c: int) -> Phase:
-                await run_load(flow, config.warmup, c)  # JIT-free, but caches and pools warm
+                await run_load(flow, config.warmup, c)  # unmeasured: warms caches and pools
                 task = progress.add_task(f"{name} c={c}", total=n)
                 before = _readings(pids)
                 samples: Samples = await run_load(flow, n, c, lambda: progress.advance(task))
