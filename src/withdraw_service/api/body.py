@@ -19,13 +19,23 @@ MAX_BODY_BYTES = 16 * 1024
 M = TypeVar("M", bound=BaseModel)
 
 
-async def parse_body(request: Request, model: type[M]) -> M:
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused (RequestValidationError) once it is larger than `limit`: by its
+    declared length before anything is read, else as soon as the streamed chunks pass it."""
+    too_large = f"request body larger than {limit} bytes"
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refused before it is read
-        raise RequestValidationError(f"request body larger than {MAX_BODY_BYTES} bytes")
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise RequestValidationError(f"request body larger than {MAX_BODY_BYTES} bytes")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestValidationError(too_large)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise RequestValidationError(too_large)
+    return bytes(body)
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    raw = await read_body(request, MAX_BODY_BYTES)
     try:
         data = json.loads(raw or b"null", parse_float=Decimal)
     except (ValueError, UnicodeDecodeError, RecursionError):

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import os
 import platform
-import socket
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
@@ -31,6 +30,7 @@ from withdraw_service.bench.procs import Usage, cpu_between, usage
 from withdraw_service.bench.report import Hold, Phase, Report, percentile
 from withdraw_service.bench.shape import BareWithdrawShape
 from withdraw_service.bench.shape_steps import bare_step
+from withdraw_service.chaos.processes import free_port
 from withdraw_service.settings import Settings
 from withdraw_service.stack import Stack
 
@@ -50,13 +50,6 @@ class BenchConfig:
     api_url: str | None
     sim_url: str | None
     data_dir: Path | None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from withdraw_service.api.body import read_body
 from withdraw_service.console import session as sessions
 from withdraw_service.console.session import ConsoleSession
 from withdraw_service.domain.errors import Forbidden, RequestValidationError
@@ -104,11 +105,7 @@ async def form(request: Request) -> dict[str, str]:
         "application/x-www-form-urlencoded"
     ):
         raise RequestValidationError("expected a form (application/x-www-form-urlencoded)")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > FORM_LIMIT:
-            raise RequestValidationError("the form is too large")
+    body = await read_body(request, FORM_LIMIT)
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
