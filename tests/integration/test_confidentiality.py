@@ -58,15 +58,21 @@ def _messages_of(node: Any, full_name: str, path: str = "") -> list[tuple[str, A
 
 
 def _payload_encodings(history: History) -> list[tuple[str, bytes]]:
-    """(where, encoding) of every payload outside the search attributes and the patch
-    markers (`workflow.patched` ids, which the SDK's core writes itself, in the clear)."""
+    """(where, encoding) of every payload outside the search attributes and what the SDK's
+    core writes itself, in the clear: the patch markers (`workflow.patched` ids) and each
+    local-activity marker's `data` (activity type, sequence number, attempt, times). A local
+    activity's result (and failure) is ours: it must be encrypted like every other payload."""
     copy = History()
     copy.CopyFrom(history)
     for event in copy.events:
         if event.HasField("marker_recorded_event_attributes"):
             marker = event.marker_recorded_event_attributes
-            assert marker.marker_name == "core_patch", marker.marker_name
-            marker.ClearField("details")
+            if marker.marker_name == "core_local_activity":
+                assert set(marker.details) <= {"data", "result"}, set(marker.details)
+                del marker.details["data"]
+            else:
+                assert marker.marker_name == "core_patch", marker.marker_name
+                marker.ClearField("details")
     return [
         (where, payload.metadata.get("encoding", b""))
         for where, payload in _messages_of(copy, "temporal.api.common.v1.Payload")

@@ -6,7 +6,9 @@ kill it or stop it while that activity runs.
 
 The first attempt of ACTIVITY (for saveToDb: of the save of STATUS, when given) writes its
 workflow id to GATE_DIR/entered and waits until GATE_DIR/release exists, then runs as usual.
-Only the first such attempt in the process is held.
+Only the first such attempt in the process is held, once as a local activity and once as one
+the server scheduled: a save is tried first in the worker, for at most 2 s (its hold ends
+there), then handed to the server, whose first attempt is held again.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class Gate(Interceptor):
         self.activity_name = activity_name
         self.gate = gate
         self.status = status
-        self.used = False
+        self.used: set[bool] = set()  # `is_local` of the attempts held so far
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _Held(next, self)
@@ -47,7 +49,7 @@ class _Held(ActivityInboundInterceptor):
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         if self._holds(input):
-            self._gate.used = True
+            self._gate.used.add(activity.info().is_local)
             # Written whole, then renamed: the test never reads a half-written marker.
             partial = self._gate.gate / "entered.partial"
             partial.write_text(activity.info().workflow_id)
@@ -58,7 +60,11 @@ class _Held(ActivityInboundInterceptor):
 
     def _holds(self, input: ExecuteActivityInput) -> bool:
         info = activity.info()
-        if self._gate.used or info.activity_type != self._gate.activity_name or info.attempt != 1:
+        if (
+            info.is_local in self._gate.used
+            or info.activity_type != self._gate.activity_name
+            or info.attempt != 1
+        ):
             return False
         if self._gate.status is None:
             return True

@@ -68,6 +68,12 @@ PATHS = {
         redemption_error=FailureType.DW_NOT_SENT,
         token_errors=[None, FailureType.INVALID_CREDENTIALS],
     ),
+    # Every status saved first in the worker (patch local-saves): local-activity markers,
+    # their payloads encrypted too.
+    "local_saves_encrypted": FakeActivities,
+    "local_saves_compensation": lambda: FakeActivities(
+        redemption_error=FailureType.INSUFFICIENT_BALANCE
+    ),
 }
 # Paths whose workflow waits on timers before `initiate` can answer: the time-skipping server
 # skips time only while a client waits on a result, so the recorder skips it explicitly.

@@ -4,6 +4,7 @@ never a failed execution that would leave it in flight with its account claimed.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -109,16 +110,27 @@ async def _scheduled(handle: WorkflowHandle[WithdrawWorkflow, WithdrawState]) ->
     return counts
 
 
+async def _local_markers(handle: WorkflowHandle[WithdrawWorkflow, WithdrawState]) -> int:
+    """Local activities recorded in the history (one marker each, failed or not)."""
+    found = 0
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            found += event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    return found
+
+
 async def test_a_long_database_outage_is_waited_out_without_the_history_growing(
     client: Client, task_queue: str, withdraw_input: WithdrawInput
 ) -> None:
     """saveToDb fails 12 times running (its policy allows 5 attempts): the withdrawal still
-    completes, and each save is one scheduled activity, however many attempts it took."""
+    completes. Each save is tried once in the worker (a marker); the first, failing there, is
+    handed to the server as one scheduled activity, however many attempts it takes."""
     fakes = OutageFakes(save_failures=12)
     final, handle = await _run(client, task_queue, fakes, _quick_retries(withdraw_input))
     assert final.status == S.COMPLETED
     assert fakes.attempts[A.SAVE_TO_DB] == len(final.history) + 12
-    assert (await _scheduled(handle))[A.SAVE_TO_DB] == len(final.history)
+    assert await _local_markers(handle) == len(final.history)
+    assert (await _scheduled(handle))[A.SAVE_TO_DB] == 1
 
 
 async def test_an_operator_task_is_opened_whatever_the_outage(
@@ -201,3 +213,30 @@ async def test_a_timed_out_finalize_is_never_retried_even_under_older_policies(
     assert final.status == S.COMPLETED
     assert fakes.calls.count(A.FINALIZE_TRANSFER) == 1
     assert fakes.calls.count(A.VERIFY_TRANSFER_STATUS) == 1
+
+
+@dataclass
+class SlowSaveFakes(FakeActivities):
+    """The first save in the worker takes longer than the 2 s it is given there."""
+
+    slow: list[bool] = field(default_factory=list)  # is_local of each slow attempt
+
+    @activity.defn(name=A.SAVE_TO_DB)
+    async def save_to_db(self, request: SaveToDbInput) -> None:
+        if not self.slow:
+            self.slow.append(activity.info().is_local)
+            await asyncio.sleep(3)
+        await super().save_to_db(request)
+
+
+async def test_a_save_too_slow_in_the_worker_is_handed_to_the_server(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput
+) -> None:
+    fakes = SlowSaveFakes()
+    final, handle = await _run(client, task_queue, fakes, withdraw_input)
+    assert final.status == S.COMPLETED
+    assert fakes.slow == [True]
+    assert await _local_markers(handle) == len(final.history)  # the slow one failed: a marker too
+    assert (await _scheduled(handle))[A.SAVE_TO_DB] == 1
+    # The one handed over is saved once by the server's attempt.
+    assert [s.status for s in fakes.saved] == [e.status for e in final.history]

@@ -13,7 +13,7 @@ from typing import Any, TypeVar, overload
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from withdraw_service.domain.policies import (
@@ -68,6 +68,20 @@ async def run_activity(
     )
 
 
+async def run_local_activity(
+    method: Callable[[Any, ArgT], Awaitable[ResultT]], arg: ArgT, *, within: timedelta
+) -> ResultT:
+    """One attempt of an activity in this worker, inside the current workflow task, bounded by
+    `within` (well under the workflow task's timeout). Its result is a marker in the history;
+    it raises a `FailureError` when the attempt failed or ran out of time."""
+    return await workflow.execute_local_activity_method(
+        method,
+        arg,
+        start_to_close_timeout=within,
+        retry_policy=RetryPolicy(maximum_attempts=1),
+    )
+
+
 async def run_activity_by_name(policies: RetryPolicies, name: ActivityName, arg: Any) -> Any:
     """Untyped, by name: only for replaying old branches whose result type has changed since."""
     return await workflow.execute_activity(
@@ -108,6 +122,17 @@ async def wait_until(condition: Callable[[], bool], within: timedelta) -> bool:
 def error_type(err: ActivityError) -> str | None:
     cause = err.cause
     return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def failure_kind(err: FailureError) -> str:
+    """What failed, by type only (never the message: an upstream's text may hold anything).
+    A local activity's failure reaches the workflow as its `ApplicationError` itself, a
+    timed-out one as an `ActivityError` around a `TimeoutError`."""
+    if isinstance(err, ApplicationError):
+        return err.type or "ApplicationError"
+    if isinstance(err, ActivityError):
+        return error_type(err) or type(err.cause).__name__
+    return type(err).__name__
 
 
 def error_message(err: ActivityError) -> str:

@@ -18,3 +18,7 @@ WAIT_FOR_DATABASE = "wait-for-database"
 # more round once getDwToken has a token again); a redemption DriveWealth has not settled is
 # followed (DW_REDEMPTION_PENDING) until it settles or is overdue.
 DW_SETTLEMENT = "dw-settlement"
+# A status save runs first in the worker, inside the workflow task that makes the change (a
+# local activity, one attempt, bounded): no round trip through the server. Handed to the server
+# as before when that attempt fails or takes too long.
+LOCAL_SAVES = "local-saves"

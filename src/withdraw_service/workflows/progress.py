@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from withdraw_service.activities.models import OpenOperatorTaskInput, SaveToDbInput
@@ -22,8 +22,19 @@ with workflow.unsafe.imports_passed_through():
     from withdraw_service.domain.outcomes import FailureCode, TaskKind
     from withdraw_service.domain.statuses import WithdrawStatus
     from withdraw_service.domain.withdrawal import CompensationInfo, HistoryEntry, WithdrawState
-    from withdraw_service.workflows.activity_calls import UNTIL_DONE, error_type, run_activity
+    from withdraw_service.workflows.activity_calls import (
+        UNTIL_DONE,
+        error_type,
+        failure_kind,
+        run_activity,
+        run_local_activity,
+    )
     from withdraw_service.workflows.models import WITHDRAW_STATUS, WithdrawInput
+    from withdraw_service.workflows.patches import LOCAL_SAVES
+
+# A save in the worker gets this long (the workflow task it runs in has 10 s) before it is
+# handed to the server instead.
+LOCAL_SAVE_WITHIN = timedelta(seconds=2)
 
 ArgT = TypeVar("ArgT")
 ResultT = TypeVar("ResultT")
@@ -94,15 +105,29 @@ class Progress:
     async def save(self, state: WithdrawState) -> None:
         """Persist, however long the database is away: a persistence error must never decide
         where the money goes. Retried until it succeeds; a failure that says it must not be
-        retried is waited out too (backing off to a minute) instead of failing."""
+        retried is waited out too (backing off to a minute) instead of failing.
+
+        First once in this worker, inside the workflow task (no round trip through the
+        server); when that attempt fails or takes longer than `LOCAL_SAVE_WITHIN`, as an
+        activity the server retries. A late local attempt cannot roll the row back: the
+        repository never stores a shorter history over a longer one."""
+        request = SaveToDbInput(state=state, dw_account_id=self.dw_account_id)
+        if workflow.patched(LOCAL_SAVES):
+            try:
+                await run_local_activity(
+                    WithdrawActivities.save_to_db, request, within=LOCAL_SAVE_WITHIN
+                )
+                return
+            except FailureError as err:
+                workflow.logger.warning(
+                    "saveToDb in the worker failed (%s); handing it to the server",
+                    failure_kind(err),
+                    extra={"correlationId": self.request.correlation_id},
+                )
         pause = timedelta(seconds=1)
         while True:
             try:
-                await self.run(
-                    WithdrawActivities.save_to_db,
-                    SaveToDbInput(state=state, dw_account_id=self.dw_account_id),
-                    attempts=UNTIL_DONE,
-                )
+                await self.run(WithdrawActivities.save_to_db, request, attempts=UNTIL_DONE)
                 return
             except ActivityError as err:
                 workflow.logger.error(
