@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +11,7 @@ import httpx
 import pytest
 
 from withdraw_service.sim import SimConfig, create_sim_app
+from withdraw_service.sim.store import SimStore
 
 
 def _client(config: SimConfig) -> httpx.AsyncClient:
@@ -164,7 +164,7 @@ async def test_state_survives_a_restart(tmp_path: Path) -> None:
         )
         before = await ledger(first)
         otp = (await first.get(f"/_sim/otp/{data['authorisationId']}")).json()
-    assert json.loads(path.read_text())["transfers"]
+    assert SimStore(config).state.transfers  # on disk: read back as a new process would
 
     async with _client(config) as second:
         assert await ledger(second) == before

@@ -12,13 +12,14 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from withdraw_service.domain.outcomes import CheckerStatus
+from withdraw_service.sim.journal import Tracked
 from withdraw_service.sim.money import cents
 
 TransferStatus = CheckerStatus
 """What the ledger stores; PENDING is only ever an answer of the checker under a fault."""
 
 
-class SimUser(BaseModel):
+class SimUser(Tracked):
     """One customer as every simulated service knows them (session, Flex, DriveWealth)."""
 
     user_id: str
@@ -32,7 +33,7 @@ class SimUser(BaseModel):
     blocked: bool = False
 
 
-class Transfer(BaseModel):
+class Transfer(Tracked):
     """A bank transfer of the Transfer Service, from initiate to its end."""
 
     authorisation_id: str
@@ -47,7 +48,7 @@ class Transfer(BaseModel):
     wrong_otps: int = 0
 
 
-class Reversal(BaseModel):
+class Reversal(Tracked):
     """One accepted or refused reversal of a transfer."""
 
     reference_number: str
@@ -56,7 +57,7 @@ class Reversal(BaseModel):
     status: CheckerStatus  # SUCCESS or FAILED
 
 
-class Redemption(BaseModel):
+class Redemption(Tracked):
     """A DriveWealth redemption: cash leaving the brokerage account."""
 
     id: str
@@ -71,7 +72,7 @@ class Redemption(BaseModel):
     fail_on_read: bool = False  # `fail_after_accept`: FAILED at the next status read
 
 
-class Fault(BaseModel):
+class Fault(Tracked):
     """A registered fault; `times` is what is left of it (unused with a probability)."""
 
     id: str
@@ -85,7 +86,7 @@ class Fault(BaseModel):
     match_account_no: str | None
 
 
-class StoredAnswer(BaseModel):
+class StoredAnswer(Tracked):
     """The first answer given under an idempotency key, replayed verbatim on a repeat."""
 
     status_code: int
@@ -93,7 +94,7 @@ class StoredAnswer(BaseModel):
 
 
 class SimState(BaseModel):
-    """Everything the simulator knows; saved whole after every change."""
+    """Everything the simulator knows; each change saved as it is made (`journal.py`)."""
 
     users: dict[str, SimUser] = Field(default_factory=dict)
     transfers: dict[str, Transfer] = Field(default_factory=dict)

@@ -1,22 +1,21 @@
-"""The simulator's state holder: one lock, atomic JSON persistence, lookups and the ledger.
+"""The simulator's state holder: one lock, incremental persistence, lookups and the ledger.
 
-Every change happens while `lock` is held and ends with `save()`, which writes the whole
-state to a temporary file and renames it over `state_file`, so a crash leaves either the
-old or the new state, never half of one. Loading happens once, when the store is built.
+Every change happens while `lock` is held and ends with `save()`, which appends what changed
+to the state's journal (`journal.py`: a snapshot plus one line per save, a crash loses at
+most a save that had not finished). Loading happens once, when the store is built.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from dataclasses import dataclass
-from pathlib import Path
 
 from pydantic import ValidationError
 
 from withdraw_service.sim.config import SimConfig
 from withdraw_service.sim.faults import CallTarget, all_operations, take_fault
+from withdraw_service.sim.journal import Journal
 from withdraw_service.sim.money import money_text
 from withdraw_service.sim.state import Fault, SimState, SimUser, StoredAnswer, Transfer, demo_users
 
@@ -30,24 +29,13 @@ def fresh_state() -> SimState:
     return state
 
 
-def load_state(path: Path) -> SimState | None:
-    """The state saved at `path`, or None when there is none yet."""
+def load_state(journal: Journal[SimState]) -> SimState | None:
+    """The state saved by `journal`, or None when there is none yet."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    try:
-        return SimState.model_validate_json(text)
-    except ValidationError as exc:
+        return journal.load()
+    except (ValidationError, ValueError) as exc:
         # Refuse to start rather than silently re-seed and lose a ledger someone relies on.
-        raise RuntimeError(f"simulator state file {path} is not valid: {exc}") from exc
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one rename (no fsync: a process crash is the concern)."""
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+        raise RuntimeError(f"simulator state file {journal.path} is not valid: {exc}") from exc
 
 
 # Faults that answer without the call being worked on: they hold no Idempotency-Key.
@@ -74,26 +62,32 @@ class SimStore:
         # `<service>.<operation>:<Idempotency-Key>` of the calls being worked on (not saved: a
         # call in progress does not survive a restart of the simulators).
         self.in_flight: set[str] = set()
+        self.journal: Journal[SimState] | None = None
         loaded = None
         if config.state_file is not None:
             config.state_file.parent.mkdir(parents=True, exist_ok=True)
-            loaded = load_state(config.state_file)
-        self.state = loaded if loaded is not None else fresh_state()
-        if loaded is None and config.state_file is not None:
-            write_atomically(config.state_file, self.state.model_dump_json())
+            self.journal = Journal(config.state_file, SimState)
+            loaded = load_state(self.journal)
+        self.state = self._adopt(loaded if loaded is not None else fresh_state(), loaded is None)
+
+    def _adopt(self, state: SimState, fresh: bool) -> SimState:
+        """Track `state`'s changes for the journal; a fresh one is written whole first."""
+        if self.journal is None:
+            return state
+        if fresh:
+            self.journal.write_whole(state)
+        return self.journal.track(state)
 
     async def save(self) -> None:
-        """Persist the whole state; call it while holding `lock`, after every change."""
-        if self.config.state_file is None:
-            return
-        text = self.state.model_dump_json()
-        await asyncio.to_thread(write_atomically, self.config.state_file, text)
+        """Persist what changed; call it while holding `lock`, after every change. A line
+        appended to a file: cheaper than handing it to a thread."""
+        if self.journal is not None:
+            self.journal.save(self.state)
 
     async def reset(self) -> None:
         """Forget everything and re-seed the demo customers."""
         async with self.lock:
-            self.state = fresh_state()
-            await self.save()
+            self.state = self._adopt(fresh_state(), fresh=True)
 
     async def begin_call(
         self, target: CallTarget, modes: frozenset[str], key: str | None = None
