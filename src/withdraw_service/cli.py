@@ -150,7 +150,9 @@ def worker(
     )
     _logging(settings)  # first: a refusal below is a JSON line too
     settings.check_production()
-    asyncio.run(_run_until_signal(run_worker, settings))
+    import uvloop  # the event loop the API and the simulators run on too (uvicorn's choice)
+
+    uvloop.run(_run_until_signal(run_worker, settings))
 
 
 async def _run_until_signal(run: Any, settings: Settings) -> None:

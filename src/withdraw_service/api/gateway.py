@@ -194,7 +194,7 @@ class WithdrawGateway:
         withdrawal moved on otherwise) answers from the state as it is."""
         if idempotency_key is None:
             return await self._finalize(workflow_id, user_id, otp_code, sima_stan)
-        await self.status(workflow_id, user_id)  # 404 before the key is bound to anything
+        await self._reader.check_owner(workflow_id, user_id)  # 404 before the key is bound
         try:
             claimed = await asyncio.to_thread(
                 self._keys.claim_finalize, user_id, idempotency_key, workflow_id
@@ -238,7 +238,7 @@ class WithdrawGateway:
     async def _finalize(
         self, workflow_id: str, user_id: str, otp_code: str, sima_stan: str | None
     ) -> Answer:
-        await self.status(workflow_id, user_id)  # 404 unless it exists and is the caller's
+        await self._reader.check_owner(workflow_id, user_id)  # 404 unless it is the caller's
         deadline = time.monotonic() + self._config.wait_seconds
         handle = self._client.get_workflow_handle(workflow_id, result_type=WithdrawState)
         try:

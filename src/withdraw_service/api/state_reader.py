@@ -26,7 +26,7 @@ from withdraw_service.domain import errors
 from withdraw_service.domain.withdrawal import WithdrawState
 from withdraw_service.logs import bind_log_context
 from withdraw_service.persistence.repository import WithdrawalRepository
-from withdraw_service.workflows.models import USER_ID, WORKFLOW_ID_PREFIX
+from withdraw_service.workflows.models import CORRELATION_ID, USER_ID, WORKFLOW_ID_PREFIX
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
 
 # Long enough for a worker that is up to answer a query, short enough that a status call with
@@ -70,6 +70,30 @@ class StateReader:
             raise errors.WithdrawalNotFound("no such withdrawal")
         bind_log_context(correlation_id=state.correlation_id)
         return state
+
+    async def check_owner(self, workflow_id: str, user_id: str) -> None:
+        """NotFound unless the withdrawal exists and belongs to `user_id`, as `status` decides,
+        but without asking the workflow for its state when Temporal's description says it
+        runs for this user (a query is a round trip through the worker; the owner is the
+        `UserId` search attribute it was started with)."""
+        if not workflow_id.startswith(WORKFLOW_ID_PREFIX) or len(workflow_id) > 64:
+            raise errors.WithdrawalNotFound("no such withdrawal")
+        handle = self._client.get_workflow_handle(workflow_id)
+        try:
+            description = await _bounded(handle.describe(rpc_timeout=RPC_TIMEOUT))
+        except Exception:  # not found, unavailable: the full look decides (and says why)
+            await self.status(workflow_id, user_id)
+            return
+        running = description.raw_description.workflow_execution_info.status == (
+            WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+        )
+        owner = description.typed_search_attributes.get(USER_ID)
+        if running and owner is not None:
+            if owner != user_id:
+                raise errors.WithdrawalNotFound("no such withdrawal")
+            bind_log_context(correlation_id=description.typed_search_attributes.get(CORRELATION_ID))
+            return
+        await self.status(workflow_id, user_id)
 
     async def stored(self, workflow_id: str) -> WithdrawState | None:
         try:
