@@ -222,6 +222,7 @@ def build_worker(
         tuning = {
             "max_concurrent_activities": settings.max_concurrent_activities,
             "max_concurrent_workflow_tasks": settings.max_concurrent_workflow_tasks,
+            "max_cached_workflows": settings.max_cached_workflows,
             "graceful_shutdown_timeout": timedelta(seconds=settings.worker_shutdown_grace_seconds),
         }
     return Worker(
