@@ -74,6 +74,8 @@ PATHS = {
     "local_saves_compensation": lambda: FakeActivities(
         redemption_error=FailureType.INSUFFICIENT_BALANCE
     ),
+    # The API's finalize as one update: an accepted code answered with the receipt.
+    "receipt_in_one_update_encrypted": FakeActivities,
 }
 # Paths whose workflow waits on timers before `initiate` can answer: the time-skipping server
 # skips time only while a client waits on a result, so the recorder skips it explicitly.
@@ -126,7 +128,8 @@ async def record(name: str) -> None:
                 await env.sleep(WAITS_BEFORE_INITIATE[name])
             await handle.execute_update(WithdrawWorkflow.initiate)
             await handle.execute_update(
-                WithdrawWorkflow.submit_otp, OtpSubmission(otp_code=GOOD_OTP)
+                WithdrawWorkflow.submit_otp,
+                OtpSubmission(otp_code=GOOD_OTP, until_receipt=name.startswith("receipt_")),
             )
             await handle.result()
             history = await handle.fetch_history()

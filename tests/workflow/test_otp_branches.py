@@ -350,3 +350,43 @@ async def test_wrong_otp_answered_after_the_window_then_retry_is_otp_expired(
     assert final.status == S.OTP_TIMEOUT
     assert fakes.calls.count("finalizeTransfer") == 1
     assert_every_transition_saved(fakes, final)
+
+
+# -- one update from the code to the receipt ------------------------------------------------
+
+
+async def test_an_accepted_code_can_wait_for_the_receipt_in_the_same_update(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput
+) -> None:
+    """`until_receipt`: a wrong code is answered at once; the right one once the withdrawal
+    has its receipt (COMPLETED here), with that state."""
+
+    async def submit_until_receipt(handle: Handle, code: str) -> OtpResult:
+        return await handle.execute_update(
+            WithdrawWorkflow.submit_otp, OtpSubmission(otp_code=code, until_receipt=True)
+        )
+
+    async with withdrawal(client, task_queue, FakeActivities(), withdraw_input) as handle:
+        wrong = await submit_until_receipt(handle, WRONG_OTP)
+        assert (wrong.verdict, wrong.receipt) == (OtpVerdict.INVALID, False)
+        assert wrong.state.status == S.AWAITING_OTP
+
+        right = await submit_until_receipt(handle, GOOD_OTP)
+        final = await handle.result()
+    assert (right.verdict, right.receipt) == (OtpVerdict.ACCEPTED, True)
+    assert right.state.status == S.COMPLETED
+    assert right.state == final
+
+
+async def test_an_accepted_code_without_until_receipt_is_answered_at_once(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput
+) -> None:
+    """What an API from before `until_receipt` asks: the verdict as soon as the code is
+    taken, the receipt by `awaitReceipt` after it."""
+    async with withdrawal(client, task_queue, FakeActivities(), withdraw_input) as handle:
+        right = await submit(handle, GOOD_OTP)
+        receipt = await handle.execute_update(WithdrawWorkflow.await_receipt)
+        final = await handle.result()
+    assert (right.verdict, right.receipt) == (OtpVerdict.ACCEPTED, False)
+    assert right.state.status in (S.FINALIZING_TRANSFER, S.TRANSFER_COMPLETED)
+    assert receipt == final and final.status == S.COMPLETED

@@ -35,9 +35,14 @@ class WithdrawInput(BaseModel):
 class OtpSubmission(BaseModel):
     otp_code: str
     sima_stan: str | None = None
+    # An accepted code's answer waits for the receipt (what `awaitReceipt` waits for), so that
+    # the API needs one update, not two. A worker from before this field ignores it and
+    # answers at once (`receipt` False): the API then asks `awaitReceipt` as before.
+    until_receipt: bool = False
 
 
 class OtpResult(BaseModel):
     verdict: OtpVerdict
     attempts_remaining: int
     state: WithdrawState
+    receipt: bool = False  # `state` is the receipt (or how the withdrawal ended)

@@ -115,16 +115,22 @@ class WithdrawWorkflow:
     async def await_receipt(self) -> WithdrawState:
         """Answers once the customer can have a receipt (COMPLETED, or DriveWealth accepted
         the redemption: DW_REDEMPTION_PENDING) or the withdrawal has ended otherwise."""
-        await workflow.wait_condition(
-            lambda: (
-                self._progress.state.status in RECEIPT or self._progress.state.status.is_terminal
-            )
-        )
+        await workflow.wait_condition(self._has_receipt)
         return self._progress.state
+
+    def _has_receipt(self) -> bool:
+        status = self._progress.state.status
+        return status in RECEIPT or status.is_terminal
 
     @workflow.update(name="submitOtp")
     async def submit_otp(self, submission: OtpSubmission) -> OtpResult:
-        return await self._otp.submit(submission)
+        """The code's verdict; with `until_receipt`, an accepted code's answer waits for the
+        receipt too (input recorded in the history: older runs never took this branch)."""
+        result = await self._otp.submit(submission)
+        if not (submission.until_receipt and result.verdict == OtpVerdict.ACCEPTED):
+            return result
+        await workflow.wait_condition(self._has_receipt)
+        return result.model_copy(update={"state": self._progress.state, "receipt": True})
 
     @submit_otp.validator
     def _check_otp(self, submission: OtpSubmission) -> None:

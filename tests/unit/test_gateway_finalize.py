@@ -1,0 +1,120 @@
+"""Finalize through the gateway, against a workflow of either version: one update when the
+worker answers an accepted code with the receipt, the `awaitReceipt` update after it when
+the worker is older (a rollout). The owner is checked from the description, never a query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+
+from tests.unit.conftest import RETRY_POLICIES, MakeState
+from withdraw_service.api.gateway import GatewayConfig, WithdrawGateway
+from withdraw_service.bootstrap import load_policies
+from withdraw_service.domain import errors
+from withdraw_service.domain.outcomes import OtpVerdict
+from withdraw_service.domain.statuses import WithdrawStatus as S
+from withdraw_service.persistence.repository import WithdrawalRepository
+from withdraw_service.workflows.models import USER_ID, OtpResult, OtpSubmission
+
+WF = "WITHDRAW-11111111-2222-3333-4444-555555555555"
+RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+
+
+@dataclass
+class Workflow:
+    """One running withdrawal of `owner`, whose worker answers `submitOtp` as `answer` does."""
+
+    owner: str
+    answer: OtpResult
+    receipt: Any
+    asked: list[str] = field(default_factory=list)
+    submitted: list[OtpSubmission] = field(default_factory=list)
+
+    async def describe(self, **_: Any) -> Any:
+        self.asked.append("describe")
+        return SimpleNamespace(
+            raw_description=SimpleNamespace(
+                workflow_execution_info=SimpleNamespace(status=RUNNING)
+            ),
+            typed_search_attributes={USER_ID: self.owner},
+        )
+
+    async def query(self, *_: Any, **__: Any) -> Any:
+        self.asked.append("query")
+        raise AssertionError("finalize must not query the workflow")
+
+    async def execute_update(self, name: str, arg: Any = None, **_: Any) -> Any:
+        self.asked.append(name)
+        if name == "submitOtp":
+            self.submitted.append(arg)
+            return self.answer
+        assert name == "awaitReceipt", name
+        return self.receipt
+
+
+@dataclass
+class Client:
+    workflow: Workflow
+
+    def get_workflow_handle(self, *_: Any, **__: Any) -> Workflow:
+        return self.workflow
+
+
+def _gateway(workflow: Workflow, repository: WithdrawalRepository) -> WithdrawGateway:
+    config = GatewayConfig(
+        task_queue="q",
+        wait_seconds=2.0,
+        otp_timeout_seconds=300,
+        otp_max_attempts=3,
+        execution_timeout=timedelta(days=1),
+        policies=load_policies(RETRY_POLICIES),
+    )
+    return WithdrawGateway(Client(workflow), repository, None, config)  # type: ignore[arg-type]
+
+
+async def test_a_worker_that_answers_with_the_receipt_takes_one_update(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    completed = make_state(WF, status=S.COMPLETED)
+    workflow = Workflow(
+        "user-1001",
+        OtpResult(verdict=OtpVerdict.ACCEPTED, attempts_remaining=3, state=completed, receipt=True),
+        receipt=None,
+    )
+    answer = await _gateway(workflow, repository).finalize(WF, "user-1001", "123456", None)
+    assert (answer.state, answer.settled) == (completed, True)
+    assert workflow.asked == ["describe", "submitOtp"]
+    assert workflow.submitted[0].until_receipt
+
+
+async def test_an_older_worker_answers_at_once_and_the_receipt_is_asked_after(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    taken = make_state(WF, status=S.FINALIZING_TRANSFER)
+    completed = make_state(WF, status=S.COMPLETED)
+    workflow = Workflow(
+        "user-1001",
+        OtpResult(verdict=OtpVerdict.ACCEPTED, attempts_remaining=3, state=taken),
+        receipt=completed,
+    )
+    answer = await _gateway(workflow, repository).finalize(WF, "user-1001", "123456", None)
+    assert (answer.state, answer.settled) == (completed, True)
+    assert workflow.asked == ["describe", "submitOtp", "awaitReceipt"]
+
+
+async def test_another_customers_withdrawal_is_not_found_and_takes_no_code(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    workflow = Workflow(
+        "user-1002",
+        OtpResult(verdict=OtpVerdict.ACCEPTED, attempts_remaining=3, state=make_state(WF)),
+        receipt=None,
+    )
+    with pytest.raises(errors.WithdrawalNotFound):
+        await _gateway(workflow, repository).finalize(WF, "user-1001", "123456", None)
+    assert workflow.asked == ["describe"]
