@@ -79,7 +79,9 @@ class Settings(BaseSettings):
     # Connections per process, and the threads that use them (database calls run in threads).
     database_pool_size: int = Field(default=10, gt=0)
     # Below every activity's timeout: a blocked database call fails (and is retried) before
-    # Temporal abandons the attempt that made it.
+    # Temporal abandons the attempt that made it. Not below the 2 s a status save gets in the
+    # worker first (progress.LOCAL_SAVE_WITHIN): one that outlives it may still commit, and
+    # counts its metrics then; the server's attempt after it finds the rows stored.
     database_lock_timeout_seconds: float = Field(default=5.0, gt=0)
     # How long an Idempotency-Key (initiate's, finalize's) is remembered; workers remove older.
     idempotency_key_ttl_days: int = Field(default=30, gt=0)

@@ -176,3 +176,61 @@ def test_a_late_older_save_never_rolls_the_status_back(
     assert stored is not None
     assert stored.status == S.FINALIZING_TRANSFER
     assert history_rows(repository, WF_A) == 3
+
+
+def _timeline(repository: WithdrawalRepository, workflow_id: str) -> list[str]:
+    with repository.engine.connect() as connection:
+        rows = connection.scalars(
+            select(WithdrawalHistoryRow.status)
+            .where(WithdrawalHistoryRow.workflow_id == workflow_id)
+            .order_by(WithdrawalHistoryRow.seq)
+        )
+        return list(rows)
+
+
+def test_a_later_decision_at_the_same_step_replaces_what_a_lost_task_saved(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    """A workflow task saved FINALIZING_TRANSFER in the worker and was lost; run again later
+    (a longer history), it decided OTP_TIMEOUT at the same step. Its save wins, and says so
+    (the metrics count OTP_TIMEOUT)."""
+    lost = make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER])
+    repository.save(lost, "DW-1", version=20)
+    again = make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP, S.OTP_TIMEOUT])
+    result = repository.save(again, "DW-1", version=26)
+    assert [e.status for e in result.stored] == [S.OTP_TIMEOUT]
+    assert _timeline(repository, WF_A) == ["INITIATED", "AWAITING_OTP", "OTP_TIMEOUT"]
+    stored = repository.get(WF_A)
+    assert stored is not None and stored.status == S.OTP_TIMEOUT
+
+
+def test_a_later_shorter_path_wins_and_frees_the_account(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    """The lost task had saved two steps; its retry ended the withdrawal one step earlier."""
+    repository.save(make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP]), "DW-1", 5)
+    repository.claim_account(WF_A, "DW-1")
+    lost = make_state(
+        WF_A,
+        statuses=[S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER, S.TRANSFER_COMPLETED],
+    )
+    repository.save(lost, "DW-1", version=20)
+    again = make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP, S.OTP_TIMEOUT])
+    repository.save(again, "DW-1", version=26)
+    assert _timeline(repository, WF_A) == ["INITIATED", "AWAITING_OTP", "OTP_TIMEOUT"]
+    repository.save(make_state(WF_B), "DW-1", version=3)
+    repository.claim_account(WF_B, "DW-1")  # the account is free for the next withdrawal
+
+
+def test_a_late_attempt_of_an_older_decision_is_refused_whatever_its_length(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    newer = make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP, S.OTP_TIMEOUT])
+    repository.save(newer, version=26)
+    older = make_state(
+        WF_A,
+        statuses=[S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER, S.TRANSFER_COMPLETED],
+    )
+    late = repository.save(older, version=20)
+    assert not late.created and late.stored == []
+    assert _timeline(repository, WF_A) == ["INITIATED", "AWAITING_OTP", "OTP_TIMEOUT"]

@@ -103,6 +103,11 @@ class VerifyDwRedemptionInput(BaseModel):
 class SaveToDbInput(BaseModel):
     state: WithdrawState
     dw_account_id: str | None = None
+    # The workflow's history length when it decided this state. A workflow task that is lost
+    # after its local save committed is run again with a longer history, and may decide
+    # otherwise at the same step: the repository keeps the latest decision, and refuses an
+    # older one arriving late. 0: from a workflow before versions (history length decides).
+    version: int = 0
 
 
 class RollbackTransferInput(BaseModel):

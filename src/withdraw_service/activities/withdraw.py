@@ -283,8 +283,13 @@ class WithdrawActivities:
 
     @activity.defn(name=ActivityName.SAVE_TO_DB)
     async def save_to_db(self, request: SaveToDbInput) -> None:
+        await asyncio.to_thread(self._save_and_count, request)
+
+    def _save_and_count(self, request: SaveToDbInput) -> None:
+        """In the database thread, the count with the commit: an attempt given up on (a local
+        one past its 2 s) may still commit, and then it is the one that counts."""
         state = request.state
-        result = await asyncio.to_thread(self._repository.save, state, request.dw_account_id)
+        result = self._repository.save(state, request.dw_account_id, request.version)
         # Counted only for what this call wrote: a retry or a repeat counts nothing again.
         self._metrics.saved(result.created, result.stored, state.created_at, state.failure_code)
 

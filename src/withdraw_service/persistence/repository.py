@@ -44,23 +44,34 @@ class WithdrawalRepository:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
-    def save(self, state: WithdrawState, dw_account_id: str | None = None) -> SaveResult:
-        """Upsert the snapshot and add the history rows not yet stored, in one transaction.
+    def save(
+        self, state: WithdrawState, dw_account_id: str | None = None, version: int = 0
+    ) -> SaveResult:
+        """Store the snapshot and its history rows as `state` has them, in one transaction.
+
+        The latest decision wins: `(version, history length)` at least what is stored (the
+        workflow's history length when it decided: see SaveToDbInput). A later decision at a
+        position already stored replaces that row (a lost workflow task's save, decided again
+        otherwise), and rows past the end of its history go. An older one is refused: a late,
+        timed-out attempt never rolls the state back.
 
         A terminal status releases the brokerage account for the next withdrawal. Says what
         this call wrote, so that metrics count each status once however often it is saved.
         """
         with self._sessions.begin() as session:
             row = session.get(WithdrawalRow, state.workflow_id, with_for_update=True)
-            stored = set(
-                session.scalars(
-                    select(WithdrawalHistoryRow.seq).where(
+            stored = {
+                history.seq: history
+                for history in session.scalars(
+                    select(WithdrawalHistoryRow).where(
                         WithdrawalHistoryRow.workflow_id == state.workflow_id
                     )
                 )
-            )
-            if len(state.history) < len(stored):
-                # A late, timed-out attempt of an older save: never roll the state back.
+            }
+            if row is not None and (version, len(state.history)) < (
+                row.saved_version or 0,
+                len(stored),
+            ):
                 return SaveResult(created=False, stored=[])
             created = row is None
             if row is None:
@@ -69,14 +80,16 @@ class WithdrawalRepository:
                 )
                 session.add(row)
             _copy_state(row, state)
+            row.saved_version = version
             if dw_account_id:
                 row.dw_account_id = dw_account_id
             if state.status.is_terminal:
                 row.active_account = None
             session.flush()  # the withdrawal row first: its history rows point at it
-            added: list[HistoryEntry] = []
+            written: list[HistoryEntry] = []
             for seq, entry in enumerate(state.history):
-                if seq not in stored:
+                found = stored.get(seq)
+                if found is None:
                     session.add(
                         WithdrawalHistoryRow(
                             workflow_id=state.workflow_id,
@@ -85,8 +98,16 @@ class WithdrawalRepository:
                             at=as_utc(entry.at),
                         )
                     )
-                    added.append(entry)
-        return SaveResult(created=created, stored=added)
+                    written.append(entry)
+                elif found.status != entry.status.value:
+                    found.status, found.at = entry.status.value, as_utc(entry.at)
+                    written.append(entry)
+                elif as_utc(found.at) != as_utc(entry.at):
+                    found.at = as_utc(entry.at)  # the same step, decided again later
+            for seq, found in stored.items():
+                if seq >= len(state.history):
+                    session.delete(found)
+        return SaveResult(created=created, stored=written)
 
     def claim_account(self, workflow_id: str, dw_account_id: str) -> None:
         """Mark the account busy with this withdrawal; raise AccountBusy if another holds it.

@@ -109,9 +109,15 @@ class Progress:
 
         First once in this worker, inside the workflow task (no round trip through the
         server); when that attempt fails or takes longer than `LOCAL_SAVE_WITHIN`, as an
-        activity the server retries. A late local attempt cannot roll the row back: the
-        repository never stores a shorter history over a longer one."""
-        request = SaveToDbInput(state=state, dw_account_id=self.dw_account_id)
+        activity the server retries. A local save commits before its workflow task does: if
+        that task is lost, its retry (a longer history) may decide otherwise at the same step,
+        and its save, with the larger `version`, replaces what the lost one wrote. A late
+        attempt of an older decision (smaller version) is refused: nothing rolls back."""
+        request = SaveToDbInput(
+            state=state,
+            dw_account_id=self.dw_account_id,
+            version=workflow.info().get_current_history_length(),
+        )
         if workflow.patched(LOCAL_SAVES):
             try:
                 await run_local_activity(
