@@ -12,7 +12,6 @@ import pytest
 from withdraw_service.domain.outcomes import CheckerStatus
 from withdraw_service.sim import journal as journal_module
 from withdraw_service.sim.config import SimConfig
-from withdraw_service.sim.journal import Journal
 from withdraw_service.sim.state import Fault, Reversal, SimState, StoredAnswer, Transfer
 from withdraw_service.sim.store import SimStore
 
@@ -154,21 +153,44 @@ async def test_a_torn_last_line_is_dropped_and_an_earlier_bad_one_refused(
         _store(path)
 
 
-async def test_a_crash_between_snapshot_and_emptied_journal_changes_nothing(
-    tmp_path: Path,
+async def test_a_crash_between_snapshot_and_emptied_journal_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The save that folds the journal changes a transfer; the process dies after the new
+    snapshot is in place, before the journal is emptied: the old lines replayed over the new
+    snapshot must not bring the transfer's older value back."""
+    monkeypatch.setattr(journal_module, "COMPACT_AFTER", 4)
     path = tmp_path / "sim.json"
     journal_path = path.with_name("sim.json.journal")
     store = _store(path)
-    for n in range(3):
+    items = sum(len(v) for v in store.state.model_dump().values())
+    async with store.lock:
+        store.state.transfers["auth-1"] = _transfer(1)
+        await store.save()
+    items += 1  # the transfer
+    for n in range(items - 2):  # the journal one line short of being folded
         async with store.lock:
-            store.state.transfers[f"auth-{n}"] = _transfer(n)
-            store.state.transfers[f"auth-{n}"].status = CheckerStatus.SUCCESS
+            store.state.transfers["auth-1"].wrong_otps = n
             await store.save()
-    lines = journal_path.read_text()
-    Journal(path, SimState).write_whole(store.state)  # the snapshot was written...
-    journal_path.write_text(lines)  # ...and the process died before the journal was emptied
-    assert _store(path).state.model_dump() == store.state.model_dump()
+    assert journal_path.read_text().count("\n") == items - 1
+
+    real_write_text = Path.write_text
+
+    def dies_emptying_the_journal(self: Path, text: str, *args: object, **kwargs: object) -> int:
+        if self == journal_path and text == "":
+            raise SystemExit("killed")
+        return real_write_text(self, text, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", dies_emptying_the_journal)
+    with pytest.raises(SystemExit):
+        async with store.lock:
+            store.state.transfers["auth-1"].status = CheckerStatus.SUCCESS
+            await store.save()
+    monkeypatch.setattr(Path, "write_text", real_write_text)
+    assert journal_path.read_text()  # not emptied: its old lines are replayed
+    reloaded = _store(path).state
+    assert reloaded.transfers["auth-1"].status == CheckerStatus.SUCCESS
+    assert reloaded.model_dump() == store.state.model_dump()
 
 
 async def test_a_reset_starts_a_fresh_ledger_on_disk(tmp_path: Path) -> None:
@@ -183,3 +205,21 @@ async def test_a_reset_starts_a_fresh_ledger_on_disk(tmp_path: Path) -> None:
         await store.save()
     reloaded = _store(path).state
     assert reloaded.transfers == {} and reloaded.calls["transfer.finalize"] == 1
+
+
+async def test_a_reset_survives_a_crash_before_its_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reset is journaled like any change: killed before it is folded into a snapshot,
+    the old ledger still does not come back."""
+    path = tmp_path / "sim.json"
+    store = _store(path)
+    async with store.lock:
+        store.state.transfers["auth-1"] = _transfer(1)
+        await store.save()
+    monkeypatch.setattr(
+        journal_module.Journal, "write_whole", lambda self, state: None
+    )  # the process dies before any snapshot is written
+    await store.reset()
+    monkeypatch.undo()
+    assert _store(path).state.transfers == {}

@@ -8,10 +8,11 @@ Once the journal has as many lines as the state has items (at least `COMPACT_AFT
 whole state is written as the new snapshot and the journal starts again: amortised, each save
 still costs a constant.
 
-A process crash leaves a snapshot and a journal whose last line may be torn: that line is
-dropped (its save never finished), the rest replayed. Replaying lines the snapshot already
-holds changes nothing (each sets a whole value), so a crash between writing a snapshot and
-emptying the journal is harmless too. No fsync: a process crash is the concern, as before.
+Every change reaches the journal before any snapshot holds it, so the journal replayed over
+the newest snapshot always ends at the newest state: a crash between writing a snapshot and
+emptying the journal replays lines whose values the snapshot already has. A process crash
+mid-save leaves a torn last line: it is dropped (that save never finished), the rest
+replayed. No fsync: a process crash is the concern, as before.
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ class TrackedDict(dict[str, Any]):
         self._changed.add((self._field, None))
         return super().popitem()
 
+    def __ior__(self, other: Any) -> TrackedDict:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
 
 class TrackedList(list[Any]):
     """A list that reports any change to itself or to a record it holds (the whole list is
@@ -135,6 +140,18 @@ class TrackedList(list[Any]):
 
     def __delitem__(self, index: Any) -> None:
         super().__delitem__(index)
+        self._mark()
+
+    def __iadd__(self, values: Iterable[Any]) -> TrackedList:  # type: ignore[misc]
+        self.extend(values)
+        return self
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        super().sort(*args, **kwargs)
+        self._mark()
+
+    def reverse(self) -> None:
+        super().reverse()
         self._mark()
 
 
@@ -211,20 +228,26 @@ class Journal(Generic[StateT]):
         self.changed.clear()
         return state
 
+    def replace(self, state: StateT) -> StateT:
+        """Start over from `state` (a reset): tracked, and journaled whole like any change."""
+        self.track(state)
+        self.changed.update((name, None) for name in self.model.model_fields)
+        self.save(state)
+        return state
+
     def save(self, state: StateT) -> None:
-        """Append what changed since the last save, or write the whole state when the journal
-        has grown as large as the state."""
+        """Append what changed since the last save; then, once the journal has grown as large
+        as the state, write the whole state as the new snapshot."""
         if not self.changed:
             return
-        items = sum(len(getattr(state, name)) for name in self.model.model_fields)
-        if self._lines + 1 >= max(COMPACT_AFTER, items):
-            self.write_whole(state)
-            return
         line = self._line(state)
-        self.changed.clear()
         with self.journal_path.open("a", encoding="utf-8") as journal:
             journal.write(line + "\n")  # one write: a crash tears at most this line
+        self.changed.clear()  # only once written: a failed write is tried again next time
         self._lines += 1
+        items = sum(len(getattr(state, name)) for name in self.model.model_fields)
+        if self._lines >= max(COMPACT_AFTER, items):
+            self.write_whole(state)
 
     def _line(self, state: StateT) -> str:
         sets: list[list[Any]] = []
@@ -243,7 +266,8 @@ class Journal(Generic[StateT]):
         return json.dumps({"set": sets, "deleted": deleted}, separators=(",", ":"))
 
     def write_whole(self, state: StateT) -> None:
-        """The whole state as the new snapshot (in one rename), then an empty journal."""
+        """The whole state as the new snapshot (in one rename), then an empty journal. Only
+        for a state whose every change is journaled already (or that has no journal yet)."""
         temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         temporary.write_text(state.model_dump_json(), encoding="utf-8")
         os.replace(temporary, self.path)

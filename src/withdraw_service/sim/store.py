@@ -87,7 +87,10 @@ class SimStore:
     async def reset(self) -> None:
         """Forget everything and re-seed the demo customers."""
         async with self.lock:
-            self.state = self._adopt(fresh_state(), fresh=True)
+            if self.journal is None:
+                self.state = fresh_state()
+            else:
+                self.state = self.journal.replace(fresh_state())
 
     async def begin_call(
         self, target: CallTarget, modes: frozenset[str], key: str | None = None
