@@ -11,18 +11,21 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from tests.unit.conftest import RETRY_POLICIES, MakeState
 from withdraw_service.api.gateway import GatewayConfig, WithdrawGateway
 from withdraw_service.bootstrap import load_policies
 from withdraw_service.domain import errors
-from withdraw_service.domain.outcomes import OtpVerdict
+from withdraw_service.domain.outcomes import OtpVerdict, ProblemCode
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.persistence.repository import WithdrawalRepository
 from withdraw_service.workflows.models import USER_ID, OtpResult, OtpSubmission
 
 WF = "WITHDRAW-11111111-2222-3333-4444-555555555555"
 RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+TERMINATED = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TERMINATED
 
 
 @dataclass
@@ -118,3 +121,63 @@ async def test_another_customers_withdrawal_is_not_found_and_takes_no_code(
     with pytest.raises(errors.WithdrawalNotFound):
         await _gateway(workflow, repository).finalize(WF, "user-1001", "123456", None)
     assert workflow.asked == ["describe"]
+
+
+async def test_a_code_taken_then_a_run_that_ends_without_a_receipt_answers_its_state(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    """The update is accepted, then fails while it waits for the receipt (an operator
+    terminated the run): the answer is the withdrawal as it stands, not a refusal."""
+    failed = make_state(WF, status=S.MANUAL_REVIEW_REQUIRED)
+    repository.save(failed)
+
+    @dataclass
+    class Terminated(Workflow):
+        ended: bool = False
+
+        async def describe(self, **_: Any) -> Any:
+            found = await super().describe()
+            if self.ended:
+                found.raw_description.workflow_execution_info.status = TERMINATED
+            return found
+
+        async def execute_update(self, name: str, arg: Any = None, **_: Any) -> Any:
+            self.asked.append(name)
+            self.ended = True
+            raise WorkflowUpdateFailedError(ApplicationError("terminated", type="Terminated"))
+
+    workflow = Terminated(
+        "user-1001",
+        OtpResult(verdict=OtpVerdict.ACCEPTED, attempts_remaining=3, state=failed),
+        receipt=None,
+    )
+    answer = await _gateway(workflow, repository).finalize(WF, "user-1001", "123456", None)
+    assert (answer.state.status, answer.settled) == (S.MANUAL_REVIEW_REQUIRED, True)
+    assert "query" not in workflow.asked  # closed: read from the database
+
+
+async def test_a_code_the_validator_refuses_is_still_a_refusal(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    """A finalize after the withdrawal moved past its OTP: the validator's INVALID_STATE."""
+    completed = make_state(WF, status=S.COMPLETED)
+    repository.save(completed)
+
+    @dataclass
+    class Refusing(Workflow):
+        async def execute_update(self, name: str, arg: Any = None, **_: Any) -> Any:
+            self.asked.append(name)
+            raise WorkflowUpdateFailedError(
+                ApplicationError("not awaiting an OTP", type=ProblemCode.INVALID_STATE.value)
+            )
+
+        async def query(self, *_: Any, **__: Any) -> Any:
+            return completed
+
+    workflow = Refusing(
+        "user-1001",
+        OtpResult(verdict=OtpVerdict.ACCEPTED, attempts_remaining=3, state=completed),
+        receipt=None,
+    )
+    with pytest.raises(errors.InvalidState):
+        await _gateway(workflow, repository).finalize(WF, "user-1001", "123456", None)

@@ -253,6 +253,12 @@ class WithdrawGateway:
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             return Answer(await self.status(workflow_id, user_id), False)
         except WorkflowUpdateFailedError as exc:
+            if not _refused_by_validator(exc):
+                # Taken, then the update failed while it waited for the receipt (the run was
+                # terminated or timed out): what happened is the state, not a refusal.
+                state = await self.status(workflow_id, user_id)
+                if state.status != WithdrawStatus.AWAITING_OTP:
+                    return Answer(state, state.is_terminal or state.status in RECEIPT)
             raise await self._otp_refusal(workflow_id, user_id, _update_refusal(exc)) from None
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
@@ -362,6 +368,13 @@ def _replayed(record: dict[str, Any]) -> Answer:
         return Answer(WithdrawState.model_validate(record["state"]), bool(record["settled"]))
     code = ProblemCode(record["code"])
     raise errors.BY_CODE[code](record["message"], **record.get("extra", {}))
+
+
+def _refused_by_validator(exc: WorkflowUpdateFailedError) -> bool:
+    """The workflow's validator refused the update (its type is one of our problem codes),
+    as opposed to an accepted update that failed later."""
+    cause = exc.cause
+    return isinstance(cause, ApplicationError) and cause.type in {c.value for c in ProblemCode}
 
 
 def _update_refusal(exc: WorkflowUpdateFailedError) -> errors.WithdrawError:
