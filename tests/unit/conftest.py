@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from withdraw_service.api.gateway import GatewayConfig
+from withdraw_service.bootstrap import load_policies
 from withdraw_service.domain.statuses import WithdrawStatus
 from withdraw_service.domain.withdrawal import HistoryEntry, WithdrawState
 from withdraw_service.persistence.db import make_engine, migrate
@@ -84,3 +86,15 @@ def make_state_value(
 @pytest.fixture
 def make_state() -> MakeState:
     return make_state_value
+
+
+def gateway_config(wait_seconds: float, execution_timeout: timedelta) -> GatewayConfig:
+    """The API's gateway settings for a test that builds a gateway or an operator desk."""
+    return GatewayConfig(
+        task_queue="tq",
+        wait_seconds=wait_seconds,
+        otp_timeout_seconds=300,
+        otp_max_attempts=3,
+        execution_timeout=execution_timeout,
+        policies=load_policies(RETRY_POLICIES),
+    )

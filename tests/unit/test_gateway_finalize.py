@@ -14,9 +14,8 @@ from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from tests.unit.conftest import RETRY_POLICIES, MakeState
-from withdraw_service.api.gateway import GatewayConfig, WithdrawGateway
-from withdraw_service.bootstrap import load_policies
+from tests.unit.conftest import MakeState, gateway_config
+from withdraw_service.api.gateway import WithdrawGateway
 from withdraw_service.domain import errors
 from withdraw_service.domain.outcomes import OtpVerdict, ProblemCode
 from withdraw_service.domain.statuses import WithdrawStatus as S
@@ -69,14 +68,7 @@ class Client:
 
 
 def _gateway(workflow: Workflow, repository: WithdrawalRepository) -> WithdrawGateway:
-    config = GatewayConfig(
-        task_queue="q",
-        wait_seconds=2.0,
-        otp_timeout_seconds=300,
-        otp_max_attempts=3,
-        execution_timeout=timedelta(days=1),
-        policies=load_policies(RETRY_POLICIES),
-    )
+    config = gateway_config(2.0, timedelta(days=1))
     return WithdrawGateway(Client(workflow), repository, None, config)  # type: ignore[arg-type]
 
 

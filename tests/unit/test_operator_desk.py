@@ -12,10 +12,8 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from tests.unit.conftest import RETRY_POLICIES, MakeState
-from withdraw_service.api.gateway import GatewayConfig
+from tests.unit.conftest import MakeState, gateway_config
 from withdraw_service.api.operators import OperatorDesk
-from withdraw_service.bootstrap import load_policies
 from withdraw_service.domain import errors
 from withdraw_service.domain.outcomes import FailureCode, TaskKind
 from withdraw_service.domain.statuses import WithdrawStatus as S
@@ -64,14 +62,7 @@ class FakeClient:
 
 
 def _desk(client: FakeClient, repository: WithdrawalRepository) -> OperatorDesk:
-    config = GatewayConfig(
-        task_queue="tq",
-        wait_seconds=1.0,
-        otp_timeout_seconds=300,
-        otp_max_attempts=3,
-        execution_timeout=timedelta(days=7),
-        policies=load_policies(RETRY_POLICIES),
-    )
+    config = gateway_config(1.0, timedelta(days=7))
     return OperatorDesk(client, repository, OperationsRepository(repository.engine), config)  # type: ignore[arg-type]
 
 

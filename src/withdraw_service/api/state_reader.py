@@ -47,6 +47,7 @@ class LiveLook:
     state: WithdrawState | None
     presence: Presence
     owner: str | None = None  # the UserId search attribute, when Temporal answered
+    correlation_id: str | None = None  # its CorrelationId, when only described
 
 
 class StateReader:
@@ -56,9 +57,26 @@ class StateReader:
 
     async def status(self, workflow_id: str, user_id: str | None) -> WithdrawState:
         """The current state; NotFound unless it exists and (if given) belongs to `user_id`."""
-        if not workflow_id.startswith(WORKFLOW_ID_PREFIX) or len(workflow_id) > 64:
+        _check_id(workflow_id)
+        return await self._decide(workflow_id, user_id, await self.live(workflow_id))
+
+    async def check_owner(self, workflow_id: str, user_id: str) -> None:
+        """NotFound unless the withdrawal exists and belongs to `user_id`, as `status` decides,
+        but without asking the workflow for its state when Temporal's description says it
+        runs for this user (a query is a round trip through the worker; the owner is the
+        `UserId` search attribute it was started with)."""
+        _check_id(workflow_id)
+        look = await self.live(workflow_id, query=False)
+        if look.presence != Presence.RUNNING:  # ended, unknown to Temporal, or not asked
+            await self._decide(workflow_id, user_id, look)
+        elif look.owner is None:  # started without one: the workflow's own state decides
+            await self.status(workflow_id, user_id)
+        elif look.owner != user_id:
             raise errors.WithdrawalNotFound("no such withdrawal")
-        look = await self.live(workflow_id)
+        else:
+            bind_log_context(correlation_id=look.correlation_id)
+
+    async def _decide(self, workflow_id: str, user_id: str | None, look: LiveLook) -> WithdrawState:
         state = look.state or await self.stored(workflow_id)
         if state is None:
             foreign = user_id is not None and look.owner is not None and look.owner != user_id
@@ -71,38 +89,15 @@ class StateReader:
         bind_log_context(correlation_id=state.correlation_id)
         return state
 
-    async def check_owner(self, workflow_id: str, user_id: str) -> None:
-        """NotFound unless the withdrawal exists and belongs to `user_id`, as `status` decides,
-        but without asking the workflow for its state when Temporal's description says it
-        runs for this user (a query is a round trip through the worker; the owner is the
-        `UserId` search attribute it was started with)."""
-        if not workflow_id.startswith(WORKFLOW_ID_PREFIX) or len(workflow_id) > 64:
-            raise errors.WithdrawalNotFound("no such withdrawal")
-        handle = self._client.get_workflow_handle(workflow_id)
-        try:
-            description = await _bounded(handle.describe(rpc_timeout=RPC_TIMEOUT))
-        except Exception:  # not found, unavailable: the full look decides (and says why)
-            await self.status(workflow_id, user_id)
-            return
-        running = description.raw_description.workflow_execution_info.status == (
-            WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
-        )
-        owner = description.typed_search_attributes.get(USER_ID)
-        if running and owner is not None:
-            if owner != user_id:
-                raise errors.WithdrawalNotFound("no such withdrawal")
-            bind_log_context(correlation_id=description.typed_search_attributes.get(CORRELATION_ID))
-            return
-        await self.status(workflow_id, user_id)
-
     async def stored(self, workflow_id: str) -> WithdrawState | None:
         try:
             return await asyncio.to_thread(self._repository.get, workflow_id)
         except (DBAPIError, PoolTimeoutError):
             raise errors.TemporarilyUnavailable("the database did not answer") from None
 
-    async def live(self, workflow_id: str) -> LiveLook:
-        """The running workflow's own answer, or why there is none. Never raises."""
+    async def live(self, workflow_id: str, query: bool = True) -> LiveLook:
+        """The running workflow's own answer (with `query`; else only what Temporal's
+        description says), or why there is none. Never raises."""
         handle = self._client.get_workflow_handle(workflow_id)
         try:
             description = await _bounded(handle.describe(rpc_timeout=RPC_TIMEOUT))
@@ -117,6 +112,9 @@ class StateReader:
             WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
         ):
             return LiveLook(None, Presence.CLOSED, owner)
+        if not query:
+            correlation_id = description.typed_search_attributes.get(CORRELATION_ID)
+            return LiveLook(None, Presence.RUNNING, owner, correlation_id)
         try:
             state: WithdrawState = await _bounded(
                 handle.query(WithdrawWorkflow.get_state, rpc_timeout=RPC_TIMEOUT)
@@ -124,6 +122,11 @@ class StateReader:
         except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError, TimeoutError):
             return LiveLook(None, Presence.RUNNING, owner)
         return LiveLook(state, Presence.RUNNING, owner)
+
+
+def _check_id(workflow_id: str) -> None:
+    if not workflow_id.startswith(WORKFLOW_ID_PREFIX) or len(workflow_id) > 64:
+        raise errors.WithdrawalNotFound("no such withdrawal")
 
 
 async def _bounded(call: Awaitable[T]) -> T:
