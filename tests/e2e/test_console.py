@@ -70,7 +70,10 @@ def sign_in(page: Page, stack: RunningStack, who: str = OPERATOR, role: str = "o
     page.goto(f"{stack.api_url}/ops/console/tasks")
     expect(page).to_have_url(f"{stack.api_url}/ops/console/sign-in")  # no session yet
     page.get_by_label("Operator token").fill(bearer)
-    page.get_by_role("button", name="Sign in").click()
+    # The form's POST is a navigation (to the tasks, or back to the sign-in page with its
+    # refusal): wait for its page to load, so a key pressed next reaches that page.
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_role("button", name="Sign in").click()
 
 
 def customer(stack: RunningStack, user_id: str, account: str) -> dict[str, str]:
