@@ -238,11 +238,11 @@ def token(
     ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
 ) -> None:
     """Print a bearer token signed with the configured WITHDRAW_JWT_SECRET."""
-    from withdraw_service.api.auth import mint_token
+    from withdraw_service.api.auth import token_for
 
     settings = load_settings()
     roles = role or ["customer"]
-    typer.echo(mint_token(settings.jwt_secret.get_secret_value(), user_id, roles, ttl))
+    typer.echo(token_for(settings, user_id, roles, ttl))
 
 
 @app.command()

@@ -21,7 +21,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from withdraw_service.api import problems
-from withdraw_service.api.auth import authenticate
+from withdraw_service.api.auth import TokenRules, authenticate
 from withdraw_service.api.problems import problem
 from withdraw_service.codec import CodecError, EncryptionCodec
 from withdraw_service.domain import errors
@@ -35,6 +35,7 @@ Authorization = Annotated[str | None, Header()]
 
 def create_codec_app(settings: Settings, codec: EncryptionCodec) -> FastAPI:
     settings.check_production()
+    rules = TokenRules.from_settings(settings)  # as the API's
     app = FastAPI(title="Withdraw payload codec server", docs_url=None, redoc_url=None)
     problems.install(app)  # refusals are problem details, as the API's
     app.add_middleware(
@@ -52,8 +53,7 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec) -> FastAPI:
         authorization: str | None,
     ) -> JSONResponse:
         if not settings.is_dev:
-            secret = settings.jwt_secret.get_secret_value()
-            authenticate(authorization, secret).require("ops")  # 401 / 403 problems
+            authenticate(authorization, rules).require("ops")  # 401 / 403 problems
         if namespace is not None and namespace != settings.temporal_namespace:
             raise errors.Forbidden("this codec server serves another namespace")
         body = await request.body()

@@ -8,13 +8,13 @@ from typing import Any
 
 import httpx
 
-from withdraw_service.api.auth import mint_token
+from withdraw_service.api.auth import token_for
 from withdraw_service.domain.statuses import WithdrawStatus
 from withdraw_service.settings import Settings
 
 
 def run_demo(settings: Settings, api_url: str, user_id: str, amount: str, product: str) -> int:
-    token = mint_token(settings.jwt_secret.get_secret_value(), user_id, ["customer"], 600)
+    token = token_for(settings, user_id, ["customer"], 600)
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(timeout=60) as http:
         step("1. initiate", f"POST {api_url}/withdraw/initiate amount={amount}")

@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "WITHDRAW_TASK_QUEUE"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    # Checked when set (`aud`, `iss`); both required outside dev. With a JWKS URL, tokens are
+    # an identity provider's (RS256/ES256, by its published keys), not signed with the secret.
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_jwks_url: str | None = None
+    # Longest lifetime (exp - iat) accepted, whatever the exp; unset: 3600 s for a customer's
+    # token, 8 h for an operator's (api/auth.py DEFAULT_MAX_TTL).
+    jwt_max_ttl_seconds: int | None = Field(default=None, gt=0)
     # Payload encryption (codec.py): `id:base64key[,id:base64key...]`; `codec_key_id` (default:
     # the first) encrypts, every key listed decrypts, so a key is rotated by adding the new one
     # first and removing the old one when no history needs it.
@@ -161,6 +169,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "WITHDRAW_JWT_SECRET must be set to a secret of 32+ characters outside dev mode "
                 "(WITHDRAW_ENVIRONMENT=dev runs with the dev-only secret)"
+            )
+        if not (self.jwt_audience and self.jwt_issuer):
+            raise ValueError(
+                "WITHDRAW_JWT_AUDIENCE and WITHDRAW_JWT_ISSUER must be set outside dev mode "
+                "(the service refuses tokens addressed to another service or from another issuer)"
             )
         if DEV_CODEC_KEYS.split(":", 1)[1] in self.codec_keys.get_secret_value():
             raise ValueError(

@@ -118,13 +118,11 @@ EXPECTED: dict[tuple[str, str], tuple[int, str | None]] = {
     ("status", "owner"): (200, None),
     ("list", "owner"): (200, None),
     ("cancel", "owner"): (200, None),
-    # an operator is a caller like any other on the customer endpoints: no customer record
-    # (USER_INVALID), and a customer's withdrawal is not theirs (NOT_FOUND)
-    ("initiate", "operator"): (403, "USER_INVALID"),
-    ("finalize", "operator"): (404, "NOT_FOUND"),
-    ("status", "operator"): (404, "NOT_FOUND"),
-    ("list", "operator"): (200, None),
-    ("cancel", "operator"): (404, "NOT_FOUND"),
+    # the customer endpoints need the customer role: an operator's token is refused there
+    **{
+        (customer_endpoint, "operator"): (403, "FORBIDDEN")
+        for customer_endpoint in ("initiate", "finalize", "status", "list", "cancel")
+    },
     # /ops/*: customers are forbidden; an operator gets through (unknown task ids: 404)
     **{
         (ops, customer): (403, "FORBIDDEN")
@@ -276,9 +274,10 @@ async def _check_success(
         raise AssertionError(f"no success expected for {endpoint} as {caller}")
 
 
-async def test_the_ops_role_decides_not_the_user_id(stack: Stack) -> None:
-    """The role decides, not the user id: user-1001 holding `ops` gets through /ops/*, and
-    a token listing both roles works on both sides."""
+async def test_the_roles_decide_not_the_user_id(stack: Stack) -> None:
+    """The roles decide, not the user id: user-1001 holding `ops` alone gets through /ops/*
+    but not the customer endpoints, a token listing both roles works on both sides, and a
+    token without roles (or with unknown ones) has none."""
     both = _bearer(mint_token(_secret(stack), USER, ["customer", "ops"], 600))
     ops_only = _bearer(mint_token(_secret(stack), USER, ["ops"], 600))
     for headers in (both, ops_only):
@@ -286,14 +285,20 @@ async def test_the_ops_role_decides_not_the_user_id(stack: Stack) -> None:
         assert response.status_code == 200, response.text
     listed = await stack.api.get("/withdraw", headers=both)
     assert listed.status_code == 200, listed.text
-    unknown_role = _bearer(_forge(_secret(stack), USER, ["admin"]))
-    problem(await stack.api.get("/ops/withdrawals", headers=unknown_role), 403, "FORBIDDEN")
+    problem(await stack.api.get("/withdraw", headers=ops_only), 403, "FORBIDDEN")
+    for roles in (["admin"], None):
+        none = _bearer(_forge(_secret(stack), USER, roles))
+        problem(await stack.api.get("/ops/withdrawals", headers=none), 403, "FORBIDDEN")
+        problem(await stack.api.get("/withdraw", headers=none), 403, "FORBIDDEN")
 
 
-def _forge(secret: str, user_id: str, roles: list[str]) -> str:
-    """A correctly signed token carrying roles mint_token would refuse to put in."""
+def _forge(secret: str, user_id: str, roles: list[str] | None) -> str:
+    """A correctly signed token carrying roles mint_token would refuse to put in (None: no
+    `roles` claim at all)."""
     now = int(time.time())
-    claims = {"sub": user_id, "roles": roles, "iat": now, "exp": now + 600}
+    claims: dict[str, Any] = {"sub": user_id, "iat": now, "exp": now + 600}
+    if roles is not None:
+        claims["roles"] = roles
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -320,6 +325,14 @@ ODD_TOKENS: dict[str, Callable[[str], str]] = {
     "empty-sub": lambda secret: _signed(secret, _claims(sub="")),
     "sub-not-a-string": lambda secret: _signed(secret, _claims(sub=1001)),
     "roles-not-a-list": lambda secret: _signed(secret, _claims(roles="ops")),
+    # user-1001#x once loaded user-1001 from the Session service
+    "sub-with-a-fragment": lambda secret: _signed(secret, _claims(sub=f"{USER}#x")),
+    "sub-with-a-path": lambda secret: _signed(secret, _claims(sub=f"../users/{USER}")),
+    "no-iat": lambda secret: _signed(secret, _claims(iat=None)),
+    "a-year-long-operator-token": lambda secret: _signed(
+        secret, _claims(roles=["ops"], exp=int(time.time()) + 365 * 86400)
+    ),
+    "addressed-to-the-console": lambda secret: _signed(secret, _claims(aud="withdraw-console")),
     "tampered-payload": lambda secret: _tamper(_signed(secret, _claims())),
 }
 

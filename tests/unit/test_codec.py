@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from withdraw_service.api.auth import mint_token
+from withdraw_service.api.auth import token_for
 from withdraw_service.bootstrap import data_converter
 from withdraw_service.codec import ENCODING, KEY_ID, CodecError, EncryptionCodec, KeyRing
 from withdraw_service.codec_server import create_codec_app
@@ -111,10 +112,15 @@ def test_bad_key_configuration_is_refused_without_echoing_keys(
     assert OLD not in str(caught.value) and NEW not in str(caught.value)
 
 
+ADDRESSED: dict[str, Any] = {"jwt_audience": "withdraw-api", "jwt_issuer": "https://id.test/"}
+
+
 def test_production_refuses_the_dev_key() -> None:
     with pytest.raises(ValueError, match="WITHDRAW_CODEC_KEYS"):
-        Settings(environment="production", jwt_secret=SECRET).check_production()
-    Settings(environment="production", jwt_secret=SECRET, codec_keys=f"k:{OLD}").check_production()
+        Settings(environment="production", jwt_secret=SECRET, **ADDRESSED).check_production()
+    Settings(
+        environment="production", jwt_secret=SECRET, codec_keys=f"k:{OLD}", **ADDRESSED
+    ).check_production()
     assert DEV_CODEC_KEYS.startswith("dev-1:")
 
 
@@ -144,7 +150,7 @@ def _payloads(body: dict[str, object]) -> list[Payload]:
 
 
 DEV = Settings(environment="dev", codec_keys=f"k1:{OLD}")
-PROD = Settings(environment="production", jwt_secret=SECRET, codec_keys=f"k1:{OLD}")
+PROD = Settings(environment="production", jwt_secret=SECRET, codec_keys=f"k1:{OLD}", **ADDRESSED)
 
 
 @pytest.mark.parametrize("path", ["/decode", "/default/decode"])
@@ -184,7 +190,7 @@ async def test_codec_server_outside_dev_wants_an_operator() -> None:
     sealed = await _codec(f"k1:{OLD}").encode([_plain("x")])
 
     def bearer(roles: list[str]) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint_token(SECRET, 'op-1', roles, 60)}"}
+        return {"Authorization": f"Bearer {token_for(PROD, 'op-1', roles, 60)}"}
 
     async with _client(PROD) as client:
         anonymous = await client.post("/decode", json=_body(sealed))

@@ -23,7 +23,7 @@ from tests.unit.conftest import RETRY_POLICIES, MakeState
 from tests.unit.test_operator_desk import FakeClient
 from withdraw_service.adapters.ports import DwToken, TransferStatusReport
 from withdraw_service.api.app import create_app, install_state
-from withdraw_service.api.auth import authenticate, mint_token
+from withdraw_service.api.auth import TokenRules, authenticate, mint_token, token_for
 from withdraw_service.bootstrap import api_state, load_policies
 from withdraw_service.console import session as sessions
 from withdraw_service.console.ledgers import Ledgers
@@ -36,6 +36,7 @@ from withdraw_service.persistence.repository import WithdrawalRepository
 from withdraw_service.settings import Settings
 
 SECRET = "console-unit-test-secret-" * 3
+RULES = TokenRules(SECRET)
 WF = "WITHDRAW-00000000-0000-0000-0000-0000000000c1"
 BASE = "http://console.test"
 
@@ -118,22 +119,22 @@ async def signed_in(console: httpx.AsyncClient, token: str | None = None) -> str
 
 
 def test_a_session_is_for_the_console_only_and_ends_with_the_token() -> None:
-    session, cookie = sessions.sign_in(ops_token(ttl=120), SECRET, max_seconds=3600)
+    session, cookie = sessions.sign_in(ops_token(ttl=120), RULES, SECRET, max_seconds=3600)
     assert session.operator == "ops-erin"
     assert session.expires_at <= int(time.time()) + 120  # never beyond the pasted token
     assert sessions.read(cookie, SECRET) == session
     # Not a bearer token for the API: it is addressed to the console.
     with pytest.raises(Unauthenticated):
-        authenticate(f"Bearer {cookie}", SECRET)
+        authenticate(f"Bearer {cookie}", RULES)
     # ...and an API token is no session.
     with pytest.raises(Unauthenticated):
         sessions.read(ops_token(), SECRET)
-    _, short = sessions.sign_in(ops_token(ttl=3600), SECRET, max_seconds=60)
+    _, short = sessions.sign_in(ops_token(ttl=3600), RULES, SECRET, max_seconds=60)
     assert sessions.read(short, SECRET).expires_at <= int(time.time()) + 60
 
 
 def test_a_forged_or_expired_session_is_refused() -> None:
-    _, cookie = sessions.sign_in(ops_token(), SECRET, max_seconds=3600)
+    _, cookie = sessions.sign_in(ops_token(), RULES, SECRET, max_seconds=3600)
     with pytest.raises(Unauthenticated):
         sessions.read(cookie, "another-secret-" * 4)
     expired = jwt.encode(
@@ -149,9 +150,9 @@ def test_a_forged_or_expired_session_is_refused() -> None:
 
 def test_only_an_ops_token_opens_a_session() -> None:
     with pytest.raises(Forbidden):
-        sessions.sign_in(mint_token(SECRET, "user-1001", ["customer"], 600), SECRET, 3600)
+        sessions.sign_in(mint_token(SECRET, "user-1001", ["customer"], 600), RULES, SECRET, 3600)
     with pytest.raises(Unauthenticated):
-        sessions.sign_in("not-a-token", SECRET, 3600)
+        sessions.sign_in("not-a-token", RULES, SECRET, 3600)
 
 
 def test_ages_are_said_in_two_units() -> None:
@@ -422,6 +423,8 @@ async def test_outside_dev_the_session_cookie_is_secure(
     key = base64.b64encode(os.urandom(32)).decode()
     settings = Settings(
         environment="production",
+        jwt_audience="withdraw-api",
+        jwt_issuer="https://id.test/",
         data_dir=tmp_path,
         retry_policies=RETRY_POLICIES,
         jwt_secret=SecretStr(SECRET),
@@ -434,7 +437,8 @@ async def test_outside_dev_the_session_cookie_is_secure(
     async with httpx.AsyncClient(
         transport=transport, base_url="https://ops.test", headers={"Origin": "https://ops.test"}
     ) as client:
-        answer = await client.post("/ops/console/sign-in", data={"token": ops_token()})
+        token = token_for(settings, "ops-erin", ["ops"], 600)
+        answer = await client.post("/ops/console/sign-in", data={"token": token})
     await state.http.aclose()
     state.repository.engine.dispose()
     assert answer.status_code == 303

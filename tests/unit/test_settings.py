@@ -81,11 +81,28 @@ def test_production_accepts_a_strong_secret_from_the_environment(
     monkeypatch.setenv("WITHDRAW_JWT_SECRET", STRONG_SECRET)
     key = "k1:" + base64.b64encode(b"k" * 32).decode()
     monkeypatch.setenv("WITHDRAW_CODEC_KEYS", key)
+    monkeypatch.setenv("WITHDRAW_JWT_AUDIENCE", "withdraw-api")
+    monkeypatch.setenv("WITHDRAW_JWT_ISSUER", "https://id.example.com/")
     settings = Settings()
     settings.check_production()
     assert settings.jwt_secret.get_secret_value() == STRONG_SECRET
     assert STRONG_SECRET not in repr(settings)
     assert key not in repr(settings)
+
+
+@pytest.mark.parametrize("missing", ["jwt_audience", "jwt_issuer"])
+def test_production_requires_an_audience_and_an_issuer(missing: str) -> None:
+    key = "k1:" + base64.b64encode(b"k" * 32).decode()
+    addressed = {"jwt_audience": "withdraw-api", "jwt_issuer": "https://id.example.com/"}
+    addressed.pop(missing)
+    settings = Settings(
+        environment="production",
+        jwt_secret=SecretStr(STRONG_SECRET),
+        codec_keys=SecretStr(key),
+        **addressed,  # type: ignore[arg-type]
+    )
+    with pytest.raises(ValueError, match="WITHDRAW_JWT_AUDIENCE and WITHDRAW_JWT_ISSUER"):
+        settings.check_production()
 
 
 def test_dev_mode_runs_with_the_dev_secret() -> None:

@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from withdraw_service import console
 from withdraw_service.api import problems
+from withdraw_service.api.auth import TokenRules
 from withdraw_service.api.logging_context import LogContextMiddleware
 from withdraw_service.api.metrics import ApiMetrics
 from withdraw_service.api.routes import router
@@ -64,6 +65,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         redoc_url=None,
     )
     problems.install(app)
+    app.state.token_rules = TokenRules.from_settings(settings)
     metrics = ApiMetrics()
     app.middleware("http")(metrics.middleware)
     app.add_middleware(LogContextMiddleware)  # workflowId/correlationId on the request's logs

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
 
-from withdraw_service.api.auth import Principal, authenticate
+from withdraw_service.api.auth import Principal, TokenRules, authenticate
 from withdraw_service.api.gateway import WithdrawGateway
 from withdraw_service.api.operators import OperatorDesk
 from withdraw_service.persistence.operations import OperationsRepository
@@ -42,7 +42,13 @@ def operations_of(request: Request) -> OperationsRepository:
 def _principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
-    return authenticate(authorization, settings_of(request).jwt_secret.get_secret_value())
+    rules: TokenRules = request.app.state.token_rules
+    return authenticate(authorization, rules)
+
+
+def _customer(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    principal.require("customer")
+    return principal
 
 
 def _operator(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
@@ -50,7 +56,7 @@ def _operator(principal: Annotated[Principal, Depends(_principal)]) -> Principal
     return principal
 
 
-CurrentUser = Annotated[Principal, Depends(_principal)]
+CurrentUser = Annotated[Principal, Depends(_customer)]
 Operator = Annotated[Principal, Depends(_operator)]
 Gateway = Annotated[WithdrawGateway, Depends(_gateway)]
 Desk = Annotated[OperatorDesk, Depends(desk_of)]

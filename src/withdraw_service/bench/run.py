@@ -24,7 +24,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from withdraw_service.api.auth import mint_token
+from withdraw_service.api.auth import token_for
 from withdraw_service.bench.drive import BareFlows, FlowFailed, Samples, ServiceFlows, run_load
 from withdraw_service.bench.procs import Usage, cpu_between, usage
 from withdraw_service.bench.report import Hold, Phase, Report, percentile
@@ -125,8 +125,7 @@ async def _measure(
     ):
         lanes = max(config.concurrency, 1)
         customers = await _customers(http, sim_url, "lane", lanes)
-        secret = settings.jwt_secret.get_secret_value()
-        service = ServiceFlows(http, api_url, sim_url, _tokens(secret, customers, 3600))
+        service = ServiceFlows(http, api_url, sim_url, _tokens(settings, customers))
         bare = BareFlows(client, BARE_QUEUE) if client else None
         with Progress(console=console, transient=True) as progress:
 
@@ -149,7 +148,7 @@ async def _measure(
             if worker and (now := usage(worker)):
                 report.worker_rss_mb = round(now.rss_bytes / 2**20, 1)
             if config.hold:
-                report.hold = await _hold(config, http, api_url, sim_url, secret, pids, progress)
+                report.hold = await _hold(config, http, api_url, sim_url, settings, pids, progress)
     return report
 
 
@@ -158,14 +157,14 @@ async def _hold(
     http: httpx.AsyncClient,
     api_url: str,
     sim_url: str,
-    secret: str,
+    settings: Settings,
     pids: dict[str, int],
     progress: Progress,
 ) -> Hold:
     """`config.hold` withdrawals waiting for their OTP at once: the worker's memory and the
     status calls' latency then, against the same with only a few waiting; then all finalized."""
     customers = await _customers(http, sim_url, "hold", config.hold)
-    flows = ServiceFlows(http, api_url, sim_url, _tokens(secret, customers, 4 * 3600))
+    flows = ServiceFlows(http, api_url, sim_url, _tokens(settings, customers))
     held: dict[int, dict[str, str]] = {}
     task = progress.add_task(f"hold {config.hold}", total=config.hold)
     failed: dict[str, int] = {}
@@ -250,8 +249,9 @@ async def _customers(http: httpx.AsyncClient, sim_url: str, tag: str, count: int
     return {i: f"bench-{tag}-{run}-{i}" for i in range(count)}
 
 
-def _tokens(secret: str, customers: dict[int, str], ttl: int) -> dict[int, str]:
-    return {lane: mint_token(secret, user, ["customer"], ttl) for lane, user in customers.items()}
+def _tokens(settings: Settings, customers: dict[int, str]) -> dict[int, str]:
+    """An hour's token per customer: the longest a customer's token may live."""
+    return {lane: token_for(settings, user, ["customer"], 3600) for lane, user in customers.items()}
 
 
 async def _bounded(calls: Sequence[Awaitable[T]], at_once: int) -> list[T]:

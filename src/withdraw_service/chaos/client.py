@@ -17,11 +17,12 @@ from typing import Any
 
 import httpx
 
-from withdraw_service.api.auth import mint_token
+from withdraw_service.api.auth import token_for
 from withdraw_service.chaos.scenarios import AMOUNT, START_CASH, Behaviour, Scenario
 from withdraw_service.domain.outcomes import DwRedemptionStatus, ProblemCode
 from withdraw_service.domain.statuses import TERMINAL
 from withdraw_service.domain.statuses import WithdrawStatus as S
+from withdraw_service.settings import Settings
 
 CALL_DEADLINE_SECONDS = 180.0
 END_DEADLINE_SECONDS = 600.0
@@ -114,13 +115,13 @@ class Customer:
     scenario: Scenario
     api: Api
     sim: httpx.AsyncClient
-    jwt_secret: str
+    settings: Settings
     outcome: Outcome = field(init=False)
 
     def __post_init__(self) -> None:
         self.user_id = f"chaos-{self.number}"
         self.outcome = Outcome(self.number, self.scenario.name, self.scenario.ends, self.user_id)
-        token = mint_token(self.jwt_secret, self.user_id, ["customer"], 3600)
+        token = token_for(self.settings, self.user_id, ["customer"], 3600)
         self.auth = {"Authorization": f"Bearer {token}"}
 
     async def prepare(self) -> None:

@@ -117,11 +117,10 @@ async def _drive(
 ) -> tuple[list[Outcome], Answers]:
     answers = Answers()
     api = Api(topology.api_urls, answers)
-    secret = topology.settings.jwt_secret.get_secret_value()
     started = 0
     async with httpx.AsyncClient(base_url=topology.sim_url, timeout=30) as sim:
         customers = [
-            Customer(number, scenario, api, sim, secret)
+            Customer(number, scenario, api, sim, topology.settings)
             for number, scenario in enumerate(draw_scenarios(config.seed, config.n), start=1)
         ]
         for customer in customers:

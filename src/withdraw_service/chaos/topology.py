@@ -64,6 +64,8 @@ def run_secrets() -> dict[str, str]:
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     return {
         "jwt_secret": secrets.token_urlsafe(48),
+        "jwt_audience": "withdraw-api",
+        "jwt_issuer": "chaos-run",
         "codec_keys": f"chaos-1:{key}",
         "dw_client_secret": secrets.token_urlsafe(24),
         "dw_app_key": secrets.token_urlsafe(24),

@@ -38,7 +38,10 @@ async def sign_in(request: Request) -> Response:
         if not token:
             raise errors.RequestValidationError("paste an operator token first")
         _, cookie = sessions.sign_in(
-            token, settings.jwt_secret.get_secret_value(), settings.console_session_seconds
+            token,
+            request.app.state.token_rules,
+            settings.jwt_secret.get_secret_value(),
+            settings.console_session_seconds,
         )
     except (errors.Unauthenticated, errors.Forbidden, errors.RequestValidationError) as exc:
         status = HTTP_STATUS[exc.code]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from withdraw_service.api.auth import ALGORITHM, Principal, authenticate
+from withdraw_service.api.auth import ALGORITHM, Principal, TokenRules, authenticate
 from withdraw_service.domain.errors import Forbidden, Unauthenticated
 
 COOKIE = "withdraw_console"
@@ -36,11 +36,13 @@ class ConsoleSession:
             raise Forbidden("the form's CSRF token is missing or wrong; reload the page")
 
 
-def sign_in(token: str, secret: str, max_seconds: int) -> tuple[ConsoleSession, str]:
+def sign_in(
+    token: str, rules: TokenRules, secret: str, max_seconds: int
+) -> tuple[ConsoleSession, str]:
     """Check a pasted token as the API would, require the ops role, and open a session that
     ends with the token or after `max_seconds`, whichever is first. Answers the session and
     the cookie's value."""
-    principal: Principal = authenticate(f"Bearer {token.strip()}", secret)
+    principal: Principal = authenticate(f"Bearer {token.strip()}", rules)
     principal.require("ops")
     expires_at = min(principal.expires_at, int(time.time()) + max_seconds)
     session = ConsoleSession(principal.user_id, secrets.token_urlsafe(32), expires_at)
