@@ -12,6 +12,7 @@ import pytest
 
 from tests.integration._paths import (
     START_CASH,
+    USER,
     Started,
     calls,
     confirm,
@@ -35,6 +36,7 @@ from withdraw_service.domain.outcomes import (
     TaskKind,
     TaskState,
 )
+from withdraw_service.domain.reasons import CUSTOMER_REASONS
 from withdraw_service.domain.statuses import WithdrawStatus as S
 
 
@@ -92,6 +94,23 @@ async def test_dw_rejecting_the_redemption_is_compensated(stack: Stack) -> None:
     assert ledger.redemptions == []
     assert ledger.calls("drivewealth.redemption") == 1  # a refusal is not retried
     assert ledger.cash() == START_CASH
+
+    # The customer reads a fixed sentence; an operator reads what DriveWealth said.
+    assert state["failureReason"] == CUSTOMER_REASONS[FailureCode.DW_REDEMPTION_FAILED]
+    assert answered["failureReason"] == state["failureReason"]
+    found = await stack.api.get(
+        "/ops/withdrawals",
+        params={"correlationId": started.correlation_id},
+        headers=stack.ops_auth("ops-alice"),
+    )
+    (seen,) = found.json()["data"]["items"]
+    assert seen["failureReason"] and seen["failureReason"] != state["failureReason"], seen
+    # The compensation child's id is no withdrawal (it once answered a 500).
+    for caller in (stack.auth(USER), stack.auth("user-1002")):
+        child = await stack.api.get(
+            f"/withdraw/status/{started.workflow_id}-compensation", headers=caller
+        )
+        problem(child, 404, "NOT_FOUND")
 
 
 async def test_redemption_401_refreshes_the_token_once_and_completes(stack: Stack) -> None:

@@ -5,6 +5,7 @@ no OTP or token in any response.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from withdraw_service.api.gateway import Answer
 from withdraw_service.bootstrap import ApiState
 from withdraw_service.domain import errors
 from withdraw_service.domain.outcomes import FailureCode, ProblemCode
+from withdraw_service.domain.reasons import CUSTOMER_REASONS
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.domain.withdrawal import WithdrawState
 from withdraw_service.persistence.operations import OperationsRepository
@@ -324,7 +326,20 @@ async def test_a_boolean_amount_is_422(api: httpx.AsyncClient, gateway: FakeGate
     assert gateway.initiated == []
 
 
-@pytest.mark.parametrize("raw_amount", ['"1e30"', "1e30", "1000000000000000000000000000000"])
+@pytest.mark.parametrize(
+    "raw_amount",
+    [
+        '"1e30"',
+        "1e30",
+        "1000000000000000000000000000000",
+        # exponents Decimal cannot hold: these were 500s
+        "1e9999999999999999999",
+        "-1e-9999999999999999999",
+        '"1e9999999999999999999"',
+        "1E-999999999999999999",
+        '"1E+999999999999999999"',
+    ],
+)
 async def test_a_huge_amount_is_422(
     api: httpx.AsyncClient, gateway: FakeGateway, raw_amount: str
 ) -> None:
@@ -495,7 +510,12 @@ async def test_finalize_ending_without_money_moving_is_422_withdrawal_failed(
     assert problem["failureCode"] == code
     withdrawal = problem["withdrawal"]
     assert (withdrawal["workflowId"], withdrawal["status"]) == (WF, ends)
-    assert (withdrawal["failureCode"], withdrawal["failureReason"]) == (code, "scripted")
+    # What the workflow recorded ("scripted") is for operators; the customer reads the
+    # fixed sentence for the code.
+    assert (withdrawal["failureCode"], withdrawal["failureReason"]) == (
+        code,
+        CUSTOMER_REASONS[code],
+    )
     assert [h["status"] for h in withdrawal["history"]] == [S.INITIATED, S.AWAITING_OTP, ends]
 
 
@@ -665,3 +685,25 @@ async def test_an_unexpected_failure_is_a_bare_500_problem(
     assert_problem(response, 500, "INTERNAL")
     assert "hunter2" not in response.text
     assert "RuntimeError" not in response.text
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"0001-01-01T00:00:00+23:59|x",  # to UTC, it falls before year 1: was a 500
+        b"9999-12-31T23:59:59-23:59|x",  # and after year 9999
+        b"not a time|x",
+        b"no separator",
+        b"\xff\xfe|x",
+    ],
+)
+async def test_a_crafted_cursor_is_422(api: httpx.AsyncClient, raw: bytes) -> None:
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    response = await api.get("/withdraw", params={"cursor": cursor}, headers=AUTH)
+    assert_problem(response, 422, "VALIDATION_ERROR")
+
+
+async def test_a_cursor_this_api_gave_out_pages_on(api: httpx.AsyncClient) -> None:
+    cursor = base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|WITHDRAW-x").decode()
+    response = await api.get("/withdraw", params={"cursor": cursor}, headers=AUTH)
+    assert response.status_code == 200, response.text

@@ -127,6 +127,46 @@ async def test_three_wrong_otps_end_otp_rejected(
     assert_every_transition_saved(fakes, final)
 
 
+@dataclass
+class BankCountingFakes(FakeActivities):
+    """The bank answers its own attemptsRemaining with every wrong code."""
+
+    bank_says: int = 5
+
+    @activity.defn(name="finalizeTransfer")
+    async def finalize_transfer(self, request: FinalizeTransferInput) -> FinalizeTransferResult:
+        result = await super().finalize_transfer(request)
+        if result.outcome == "OTP_INVALID":
+            return result.model_copy(update={"attempts_remaining": self.bank_says})
+        return result
+
+
+@pytest.mark.parametrize(
+    ("bank_says", "expected"),
+    [
+        # A bank offering more than WITHDRAW_OTP_MAX_ATTEMPTS (3) does not raise it: this
+        # once gave a stolen token as many guesses as the bank allowed.
+        (5, [(OtpVerdict.INVALID, 2), (OtpVerdict.INVALID, 1), (OtpVerdict.EXPIRED, 0)]),
+        # A bank allowing fewer ends it sooner.
+        (0, [(OtpVerdict.EXPIRED, 0)]),
+    ],
+)
+async def test_the_banks_attempt_count_only_lowers_ours(
+    client: Client,
+    task_queue: str,
+    withdraw_input: WithdrawInput,
+    bank_says: int,
+    expected: list[tuple[OtpVerdict, int]],
+) -> None:
+    fakes = BankCountingFakes(bank_says=bank_says)
+    async with withdrawal(client, task_queue, fakes, withdraw_input) as handle:
+        answers = [await submit(handle, WRONG_OTP) for _ in expected]
+        final = await handle.result()
+    assert [(a.verdict, a.attempts_remaining) for a in answers] == expected
+    assert final.status == S.OTP_REJECTED
+    assert len([k for k in fakes.keys if ":finalize-" in k]) == len(expected)
+
+
 # -- the update validator --------------------------------------------------------------------
 
 

@@ -38,7 +38,8 @@ async def parse_body(request: Request, model: type[M]) -> M:
     raw = await read_body(request, MAX_BODY_BYTES)
     try:
         data = json.loads(raw or b"null", parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+    # ArithmeticError: a number whose exponent Decimal cannot hold (1e9999999999999999999).
+    except (ValueError, UnicodeDecodeError, RecursionError, ArithmeticError):
         raise RequestValidationError("body is not valid JSON (or nested too deeply)") from None
     if not isinstance(data, dict):
         raise RequestValidationError("body must be a JSON object")

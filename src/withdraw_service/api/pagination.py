@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from withdraw_service.domain.errors import RequestValidationError
 from withdraw_service.domain.withdrawal import WithdrawState
@@ -22,8 +22,11 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, workflow_id = raw.split("|", 1)
-        return datetime.fromisoformat(created), workflow_id
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        at = datetime.fromisoformat(created)
+        # In UTC here, where a crafted offset (0001-01-01T00:00:00+23:59) cannot overflow later.
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        return at, workflow_id
+    except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error):
         raise RequestValidationError("cursor is not one this API gave out") from None
 
 

@@ -27,6 +27,7 @@ from withdraw_service.domain.outcomes import (
     REFUSED_AT_INITIATION,
     initiation_problem,
 )
+from withdraw_service.domain.reasons import customer_reason, for_customer
 from withdraw_service.domain.statuses import UNRESOLVED, WithdrawStatus
 from withdraw_service.domain.withdrawal import WithdrawState
 
@@ -61,12 +62,19 @@ FinalizeKey = Annotated[
 
 
 def state_json(state: WithdrawState) -> dict[str, Any]:
+    """The whole state, the recorded failure reason included: for operators."""
     return state.model_dump(mode="json", by_alias=True)
+
+
+def customer_json(state: WithdrawState) -> dict[str, Any]:
+    """The state as its owner sees it: a fixed reason per failure code (domain/reasons.py),
+    never what an upstream service said."""
+    return state_json(for_customer(state))
 
 
 def _answer(answer: Answer) -> JSONResponse:
     status = 200 if answer.settled else 202
-    return JSONResponse(envelope(state_json(answer.state)), status_code=status)
+    return JSONResponse(envelope(customer_json(answer.state)), status_code=status)
 
 
 @router.post(
@@ -111,11 +119,11 @@ async def finalize_withdraw(
     if state.status in FAILED_AFTER_OTP:
         raise errors.WithdrawalFailed(
             "the OTP was accepted but the withdrawal ended without money moving",
-            withdrawal=state_json(state),
+            withdrawal=customer_json(state),
             failureCode=state.failure_code,
         )
     if state.status in UNRESOLVED:  # ended, but an operator decides where the money goes
-        return JSONResponse(envelope(state_json(state)), status_code=202)
+        return JSONResponse(envelope(customer_json(state)), status_code=202)
     return _answer(answer)
 
 
@@ -139,7 +147,7 @@ async def withdraw_status(
     workflow_id: WorkflowId, user: CurrentUser, gateway: Gateway
 ) -> dict[str, Any]:
     """The withdrawal's state, running or finished."""
-    return envelope(state_json(await gateway.status(workflow_id, user.user_id)))
+    return envelope(customer_json(await gateway.status(workflow_id, user.user_id)))
 
 
 @router.get("/withdraw", response_model=Envelope[WithdrawalPage], responses=problems(401, 422))
@@ -159,7 +167,7 @@ async def list_withdrawals(
         after=decode_cursor(cursor),
     )
     items, next_cursor = page(found, limit)
-    return envelope({"items": [state_json(s) for s in items], "nextCursor": next_cursor})
+    return envelope({"items": [customer_json(s) for s in items], "nextCursor": next_cursor})
 
 
 def _raise_if_refused(state: WithdrawState) -> None:
@@ -168,7 +176,7 @@ def _raise_if_refused(state: WithdrawState) -> None:
     if state.status in REFUSED_AT_INITIATION:
         error = errors.BY_CODE[initiation_problem(state.failure_code)]
         raise error(
-            state.failure_reason or state.status.value,
+            customer_reason(state.failure_code) or state.status.value,
             workflowId=state.workflow_id,
             correlationId=state.correlation_id,
             withdrawStatus=state.status.value,

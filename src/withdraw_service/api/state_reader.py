@@ -10,6 +10,7 @@ withdrawal's owner: a workflow id the API has handed out always exists.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -124,8 +125,15 @@ class StateReader:
         return LiveLook(state, Presence.RUNNING, owner)
 
 
+# The ids the API hands out, exactly: anything else (a compensation child's
+# `WITHDRAW-<uuid>-compensation`, a schedule's run) is no withdrawal.
+WITHDRAWAL_ID = re.compile(
+    re.escape(WORKFLOW_ID_PREFIX) + r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+
+
 def _check_id(workflow_id: str) -> None:
-    if not workflow_id.startswith(WORKFLOW_ID_PREFIX) or len(workflow_id) > 64:
+    if not WITHDRAWAL_ID.fullmatch(workflow_id):
         raise errors.WithdrawalNotFound("no such withdrawal")
 
 

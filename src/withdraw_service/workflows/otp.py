@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from withdraw_service.domain.statuses import WithdrawStatus
     from withdraw_service.workflows.activity_calls import wait_until
     from withdraw_service.workflows.models import OtpResult, OtpSubmission
+    from withdraw_service.workflows.patches import OTP_ATTEMPTS_CEILING
     from withdraw_service.workflows.progress import Ended, Progress
 
 S = WithdrawStatus
@@ -101,12 +102,16 @@ class OtpWindow:
         return self._submission
 
     def wrong_code(self, bank_attempts_remaining: int | None) -> bool:
-        """Count a wrong code; True while attempts remain."""
-        self.attempts_remaining = (
-            bank_attempts_remaining
-            if bank_attempts_remaining is not None
-            else self.attempts_remaining - 1
-        )
+        """Count a wrong code; True while attempts remain. The bank's count may only lower
+        ours (WITHDRAW_OTP_MAX_ATTEMPTS is a ceiling): a bank answering more attempts than
+        that once gave a stolen token more guesses per withdrawal."""
+        ours = self.attempts_remaining - 1
+        if bank_attempts_remaining is None:
+            self.attempts_remaining = ours
+        elif workflow.patched(OTP_ATTEMPTS_CEILING):
+            self.attempts_remaining = min(ours, bank_attempts_remaining)
+        else:
+            self.attempts_remaining = bank_attempts_remaining
         return self.attempts_remaining > 0
 
     def answer(self, verdict: OtpVerdict) -> None:

@@ -22,3 +22,6 @@ DW_SETTLEMENT = "dw-settlement"
 # local activity, one attempt, bounded): no round trip through the server. Handed to the server
 # as before when that attempt fails or takes too long.
 LOCAL_SAVES = "local-saves"
+# The bank's attemptsRemaining may only lower the OTP attempts left, never raise them above
+# WITHDRAW_OTP_MAX_ATTEMPTS.
+OTP_ATTEMPTS_CEILING = "otp-attempts-ceiling"
