@@ -35,6 +35,7 @@ from withdraw_service.adapters.http_clients import (
     HttpUserDirectory,
 )
 from withdraw_service.api.gateway import GatewayConfig, WithdrawGateway
+from withdraw_service.api.limits import AbuseLimits, Limits
 from withdraw_service.api.operators import OperatorDesk
 from withdraw_service.codec import EncryptionCodec, KeyRing
 from withdraw_service.console.ledgers import Ledgers
@@ -42,6 +43,7 @@ from withdraw_service.domain.outcomes import FailureType
 from withdraw_service.domain.policies import NEVER_RETRIED, DwSettlement, RetryPolicies
 from withdraw_service.logs import LogContextInterceptor, temporal_core_logging
 from withdraw_service.metrics import DURATION, DURATION_BUCKETS, WithdrawMetrics
+from withdraw_service.persistence.counters import AbuseCounters
 from withdraw_service.persistence.db import make_engine
 from withdraw_service.persistence.idempotency import IdempotencyRepository
 from withdraw_service.persistence.operations import OperationsRepository
@@ -297,6 +299,7 @@ class ApiState:
     desk: OperatorDesk
     http: httpx.AsyncClient  # the console's look-ups at the bank and DriveWealth
     ledgers: Ledgers
+    limits: AbuseLimits
 
 
 def api_state(settings: Settings, temporal: Client, policies: RetryPolicies) -> ApiState:
@@ -328,5 +331,17 @@ def api_state(settings: Settings, temporal: Client, policies: RetryPolicies) -> 
         ledgers=Ledgers(
             HttpTransferChecker(_client(settings, http, "transfer-checker")),
             _drivewealth(settings, http),
+        ),
+        limits=build_limits(settings, repository),
+    )
+
+
+def build_limits(settings: Settings, repository: WithdrawalRepository) -> AbuseLimits:
+    return AbuseLimits(
+        AbuseCounters(repository.engine),
+        Limits(
+            requests_per_minute=settings.rate_limit_requests_per_minute,
+            initiations_per_hour=settings.rate_limit_initiations_per_hour,
+            wrong_otps_per_day=settings.rate_limit_wrong_otps_per_day,
         ),
     )

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     # worker first (progress.LOCAL_SAVE_WITHIN): one that outlives it may still commit, and
     # counts its metrics then; the server's attempt after it finds the rows stored.
     database_lock_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Abuse limits per user (api/limits.py), counted in the database: requests per minute on
+    # every endpoint with a bearer token, withdrawals started per hour, wrong OTPs per UTC day
+    # (then no new withdrawal until the day is over). Over a limit: 429 RATE_LIMITED.
+    rate_limit_requests_per_minute: int = Field(default=120, gt=0)
+    rate_limit_initiations_per_hour: int = Field(default=10, gt=0)
+    rate_limit_wrong_otps_per_day: int = Field(default=10, gt=0)
     # How long an Idempotency-Key (initiate's, finalize's) is remembered; workers remove older.
     idempotency_key_ttl_days: int = Field(default=30, gt=0)
 

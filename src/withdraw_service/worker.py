@@ -22,6 +22,7 @@ from withdraw_service.bootstrap import (
     worker_parts,
 )
 from withdraw_service.metrics import WithdrawMetrics
+from withdraw_service.persistence.counters import AbuseCounters
 from withdraw_service.persistence.db import migrate
 from withdraw_service.persistence.idempotency import IdempotencyRepository
 from withdraw_service.schedules import ensure_reconciliation_schedule
@@ -66,7 +67,10 @@ async def run_worker(
                 ),
                 asyncio.create_task(
                     purge_expired_keys(
-                        keys, timedelta(days=settings.idempotency_key_ttl_days), stop
+                        keys,
+                        timedelta(days=settings.idempotency_key_ttl_days),
+                        stop,
+                        counters=AbuseCounters(parts.repository.engine),
                     )
                 ),
             ]
@@ -84,14 +88,19 @@ async def purge_expired_keys(
     ttl: timedelta,
     stop: asyncio.Event,
     interval: float = PURGE_INTERVAL_SECONDS,
+    *,
+    counters: AbuseCounters | None = None,
 ) -> None:
-    """Remove Idempotency-Keys older than `ttl`, at start and then every `interval`.
-    Every worker does it; a delete by age is the same whoever runs it."""
+    """Remove Idempotency-Keys older than `ttl` (and the abuse limits' windows that are
+    over), at start and then every `interval`. Every worker does it; a delete by age is the
+    same whoever runs it."""
     while not stop.is_set():
         try:
             removed = await asyncio.to_thread(keys.purge, datetime.now(UTC) - ttl)
             if removed:
                 log.info("removed %d expired Idempotency-Keys", removed)
+            if counters is not None:
+                await asyncio.to_thread(counters.purge, datetime.now(UTC))
         except Exception as exc:  # the database away: next time
             log.warning("expired Idempotency-Keys not removed: %s", type(exc).__name__)
         with contextlib.suppress(TimeoutError):

@@ -129,6 +129,13 @@ class Stack:
         return ledger
 
 
+GENEROUS_LIMITS: dict[str, Any] = {
+    "rate_limit_requests_per_minute": 100_000,
+    "rate_limit_initiations_per_hour": 10_000,
+    "rate_limit_wrong_otps_per_day": 10_000,
+}
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def stack(
     request: pytest.FixtureRequest,
@@ -150,6 +157,8 @@ async def stack(
             # A redemption DriveWealth has not settled: looked up twice a second, for 8 s.
             dw_settlement_interval_seconds=0.5,
             dw_settlement_max_seconds=8,
+            # One customer starts many withdrawals here; test_api_abuse_limits.py sets its own.
+            **GENEROUS_LIMITS,
         )
         await asyncio.to_thread(migrate, url)
         async with control_client(sim_url) as sim:

@@ -29,6 +29,7 @@ CONTRACT_STATUS = {
     errors.UpstreamUnavailable: 503,
     errors.TemporarilyUnavailable: 503,
     errors.WithdrawalFailed: 422,
+    errors.RateLimited: 429,
 }
 
 
@@ -71,6 +72,21 @@ async def test_each_error_answers_its_contract_status_as_problem_json(
     assert body["workflowId"] == "WITHDRAW-1"
     assert body["type"].startswith("urn:withdraw-service:problem:")
     assert body["title"]
+
+
+async def test_a_rate_limit_says_when_to_come_back() -> None:
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/limited")
+    async def _limited() -> None:
+        raise errors.RateLimited("more than 120 requests in a minute", retry_after=17)
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        response = await client.get("/limited")
+    assert (response.status_code, response.headers["retry-after"]) == (429, "17")
+    assert response.json()["code"] == "RATE_LIMITED"
 
 
 def test_problem_bodies_name_the_code_in_type_and_title() -> None:

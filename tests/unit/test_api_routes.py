@@ -22,7 +22,7 @@ from tests.unit.conftest import RETRY_POLICIES, T0, MakeState, make_state_value
 from withdraw_service.api.app import create_app, install_state
 from withdraw_service.api.auth import mint_token
 from withdraw_service.api.gateway import Answer
-from withdraw_service.bootstrap import ApiState
+from withdraw_service.bootstrap import ApiState, build_limits
 from withdraw_service.domain import errors
 from withdraw_service.domain.outcomes import FailureCode, ProblemCode
 from withdraw_service.domain.reasons import CUSTOMER_REASONS
@@ -149,6 +149,7 @@ def app(
         desk=None,  # type: ignore[arg-type]
         http=None,  # type: ignore[arg-type]
         ledgers=None,  # type: ignore[arg-type]
+        limits=build_limits(settings, repository),
     )
     install_state(shared_app, state)
     return shared_app

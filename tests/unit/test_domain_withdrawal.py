@@ -114,4 +114,5 @@ def test_every_domain_error_carries_a_contract_code_and_its_extra_fields() -> No
         "UPSTREAM_UNAVAILABLE",
         "TEMPORARILY_UNAVAILABLE",
         "WITHDRAWAL_FAILED",
+        "RATE_LIMITED",
     }

@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Path, Request
 
 from withdraw_service.api.auth import Principal, TokenRules, authenticate
 from withdraw_service.api.gateway import WithdrawGateway
+from withdraw_service.api.limits import AbuseLimits
 from withdraw_service.api.operators import OperatorDesk
 from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
@@ -29,6 +30,11 @@ def desk_of(request: Request) -> OperatorDesk:
     return desk
 
 
+def limits_of(request: Request) -> AbuseLimits:
+    limits: AbuseLimits = request.app.state.limits
+    return limits
+
+
 def repository_of(request: Request) -> WithdrawalRepository:
     repository: WithdrawalRepository = request.app.state.repository
     return repository
@@ -43,7 +49,10 @@ def _principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
     rules: TokenRules = request.app.state.token_rules
-    return authenticate(authorization, rules)
+    principal = authenticate(authorization, rules)
+    # A sync dependency runs in FastAPI's thread pool: the count's database write may block.
+    limits_of(request).request(principal.user_id)
+    return principal
 
 
 def _customer(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
@@ -61,4 +70,5 @@ Operator = Annotated[Principal, Depends(_operator)]
 Gateway = Annotated[WithdrawGateway, Depends(_gateway)]
 Desk = Annotated[OperatorDesk, Depends(desk_of)]
 Repository = Annotated[WithdrawalRepository, Depends(repository_of)]
+Limiter = Annotated[AbuseLimits, Depends(limits_of)]
 WorkflowId = Annotated[str, Path(alias="workflowId", max_length=64)]

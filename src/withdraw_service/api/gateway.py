@@ -268,6 +268,8 @@ class WithdrawGateway:
         if result.verdict == OtpVerdict.INVALID:
             raise errors.OtpInvalid("wrong OTP", attemptsRemaining=result.attempts_remaining)
         if result.verdict == OtpVerdict.EXPIRED:
+            if result.state.status == WithdrawStatus.OTP_REJECTED:  # the last one was wrong
+                raise errors.OtpAttemptsUsedUp("the OTP's attempts are used up")
             raise errors.OtpExpired("the OTP window is over or its attempts are used up")
         if result.receipt:
             return Answer(result.state, True)

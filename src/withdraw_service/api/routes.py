@@ -9,7 +9,14 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from withdraw_service.api.body import body_schema, parse_body
-from withdraw_service.api.deps import CurrentUser, Gateway, Repository, WorkflowId, settings_of
+from withdraw_service.api.deps import (
+    CurrentUser,
+    Gateway,
+    Limiter,
+    Repository,
+    WorkflowId,
+    settings_of,
+)
 from withdraw_service.api.gateway import Answer
 from withdraw_service.api.pagination import decode_cursor, page
 from withdraw_service.api.schemas import (
@@ -80,10 +87,14 @@ def _answer(answer: Answer) -> JSONResponse:
 @router.post(
     "/withdraw/initiate",
     openapi_extra=body_schema(InitiateRequest),
-    responses={**StateResponses, **problems(401, 403, 409, 422, 503)},
+    responses={**StateResponses, **problems(401, 403, 409, 422, 429, 503)},
 )
 async def initiate_withdraw(
-    request: Request, user: CurrentUser, gateway: Gateway, idempotency_key: IdempotencyKey = None
+    request: Request,
+    user: CurrentUser,
+    gateway: Gateway,
+    limits: Limiter,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Start a withdrawal; answers once the transfer is initiated and the OTP sent."""
     body = await parse_body(request, InitiateRequest)
@@ -91,6 +102,7 @@ async def initiate_withdraw(
         amount = parse_amount(body.amount, settings_of(request).max_amount)
     except AmountError as exc:
         raise errors.RequestValidationError(str(exc)) from None
+    await asyncio.to_thread(limits.initiation, user.user_id)
     answer = await gateway.initiate(
         user.user_id, amount, body.product_number, body.frontend_sima_ready, idempotency_key
     )
@@ -101,20 +113,25 @@ async def initiate_withdraw(
 @router.put(
     "/withdraw/finalize/{workflowId}",
     openapi_extra=body_schema(FinalizeRequest),
-    responses={**StateResponses, **problems(401, 404, 409, 410, 422)},
+    responses={**StateResponses, **problems(401, 403, 404, 409, 410, 422, 429)},
 )
 async def finalize_withdraw(
     request: Request,
     workflow_id: WorkflowId,
     user: CurrentUser,
     gateway: Gateway,
+    limits: Limiter,
     idempotency_key: FinalizeKey = None,
 ) -> JSONResponse:
     """Deliver the OTP; answers the receipt once the withdrawal has completed."""
     body = await parse_body(request, FinalizeRequest)
-    answer = await gateway.finalize(
-        workflow_id, user.user_id, body.otp_code, body.sima_stan, idempotency_key
-    )
+    try:
+        answer = await gateway.finalize(
+            workflow_id, user.user_id, body.otp_code, body.sima_stan, idempotency_key
+        )
+    except (errors.OtpInvalid, errors.OtpAttemptsUsedUp):
+        await asyncio.to_thread(limits.wrong_otp, user.user_id)
+        raise
     state = answer.state
     if state.status in FAILED_AFTER_OTP:
         raise errors.WithdrawalFailed(
@@ -129,7 +146,7 @@ async def finalize_withdraw(
 
 @router.post(
     "/withdraw/{workflowId}/cancel",
-    responses={**StateResponses, **problems(401, 404, 409, 422)},
+    responses={**StateResponses, **problems(401, 403, 404, 409, 422, 429)},
 )
 async def cancel_withdraw(
     workflow_id: WorkflowId, user: CurrentUser, gateway: Gateway
@@ -141,7 +158,7 @@ async def cancel_withdraw(
 @router.get(
     "/withdraw/status/{workflowId}",
     response_model=Envelope[WithdrawState],
-    responses=problems(401, 404, 422),
+    responses=problems(401, 403, 404, 422, 429),
 )
 async def withdraw_status(
     workflow_id: WorkflowId, user: CurrentUser, gateway: Gateway
@@ -150,7 +167,9 @@ async def withdraw_status(
     return envelope(customer_json(await gateway.status(workflow_id, user.user_id)))
 
 
-@router.get("/withdraw", response_model=Envelope[WithdrawalPage], responses=problems(401, 422))
+@router.get(
+    "/withdraw", response_model=Envelope[WithdrawalPage], responses=problems(401, 403, 422, 429)
+)
 async def list_withdrawals(
     user: CurrentUser,
     repository: Repository,

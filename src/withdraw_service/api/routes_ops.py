@@ -40,7 +40,7 @@ def task_json(task: OperatorTask) -> dict[str, Any]:
 @router.get(
     "/compensation-tasks",
     response_model=Envelope[list[OperatorTaskOut]],
-    responses=problems(401, 403, 422),
+    responses=problems(401, 403, 422, 429),
 )
 async def list_tasks(_: Operator, desk: Desk, state: TaskState | None = None) -> dict[str, Any]:
     """Money a person must settle: failed or unknown compensations (COMPENSATION_FAILED),
@@ -52,7 +52,7 @@ async def list_tasks(_: Operator, desk: Desk, state: TaskState | None = None) ->
 
 @router.post(
     "/compensation-tasks/{task_id}/retry",
-    responses={**TaskResponses, **problems(401, 403, 404, 409, 422)},
+    responses={**TaskResponses, **problems(401, 403, 404, 409, 422, 429)},
 )
 async def retry_task(task_id: str, operator: Operator, desk: Desk) -> JSONResponse:
     """Run the reversal again (idempotently); a success ends the withdrawal COMPENSATED and
@@ -67,7 +67,7 @@ async def retry_task(task_id: str, operator: Operator, desk: Desk) -> JSONRespon
     "/compensation-tasks/{task_id}/resolve",
     openapi_extra=body_schema(ResolveRequest),
     response_model=Envelope[OperatorTaskOut],
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 409, 422, 429),
 )
 async def resolve_task(
     task_id: str, request: Request, operator: Operator, desk: Desk
@@ -78,7 +78,7 @@ async def resolve_task(
 
 
 @router.get(
-    "/withdrawals", response_model=Envelope[WithdrawalPage], responses=problems(401, 403, 422)
+    "/withdrawals", response_model=Envelope[WithdrawalPage], responses=problems(401, 403, 422, 429)
 )
 async def search_withdrawals(
     _: Operator,

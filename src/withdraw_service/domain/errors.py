@@ -14,12 +14,14 @@ end in) and `activities/failures.py` (what an activity reports to the workflow).
     ├── InvalidState                 INVALID_STATE
     ├── OtpInvalid                   OTP_INVALID (attemptsRemaining)
     ├── OtpExpired                   OTP_EXPIRED
+    │   └── OtpAttemptsUsedUp        OTP_EXPIRED (the last attempt was a wrong code)
     ├── UserInvalid                  USER_INVALID
     ├── WithdrawRestricted           WITHDRAW_RESTRICTED
     ├── InsufficientFunds            INSUFFICIENT_FUNDS
     ├── UpstreamUnavailable          UPSTREAM_UNAVAILABLE
     ├── TemporarilyUnavailable       TEMPORARILY_UNAVAILABLE (Retry-After)
-    └── WithdrawalFailed             WITHDRAWAL_FAILED (withdrawal, failureCode)
+    ├── WithdrawalFailed             WITHDRAWAL_FAILED (withdrawal, failureCode)
+    └── RateLimited                  RATE_LIMITED (Retry-After)
 
 Messages never carry an OTP, a token, a secret or a full account number.
 """
@@ -98,6 +100,23 @@ class TemporarilyUnavailable(WithdrawError):
 
 class WithdrawalFailed(WithdrawError):
     code = ProblemCode.WITHDRAWAL_FAILED
+
+
+class RateLimited(WithdrawError):
+    """An abuse limit (api/limits.py) is reached; `Retry-After` says when it is over."""
+
+    code = ProblemCode.RATE_LIMITED
+    retry_after_seconds = 60
+
+    def __init__(self, message: str, retry_after: int | None = None, **extra: Any) -> None:
+        super().__init__(message, **extra)
+        if retry_after is not None:
+            self.retry_after_seconds = retry_after
+
+
+class OtpAttemptsUsedUp(OtpExpired):
+    """OTP_EXPIRED because the last attempt was spent on a wrong code (counted by the abuse
+    limits, where an OTP window that simply ran out is not)."""
 
 
 # Every error of the tree by its code (each code has one class).

@@ -132,3 +132,17 @@ class FinalizeKeyRow(Base):
     workflow_id: Mapped[str] = mapped_column(String(64))
     answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AbuseCounterRow(Base):
+    """How often a user did one kind of thing in one window (api/limits.py): the abuse
+    limits hold across API replicas and restarts because they are counted here."""
+
+    __tablename__ = "abuse_counters"
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    # When the window is over and the row may be removed (indexed for the purge).
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
