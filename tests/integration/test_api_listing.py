@@ -4,11 +4,14 @@ operators' search across customers by userId and correlationId."""
 
 from __future__ import annotations
 
+import asyncio
+from decimal import Decimal
 from typing import Any
 
 from tests.integration._paths import USER, cancel, initiate, problem, start, wait_terminal
 from tests.integration.conftest import Stack
 from withdraw_service.api.auth import mint_token
+from withdraw_service.domain.outcomes import TaskKind
 
 OTHER = "user-1002"
 COUNT = 7
@@ -159,7 +162,9 @@ async def test_operator_search_by_user_and_correlation_id(stack: Stack) -> None:
 
     for state in made:
         found = await _get(stack, "/ops/withdrawals", ops, correlationId=state["correlationId"])
-        assert found["items"] == [state]
+        # The same state, but with the reason the workflow recorded where the customer reads
+        # the fixed sentence for CANCELLED.
+        assert found["items"] == [{**state, "failureReason": "cancelled by the customer"}]
     unknown = await _get(stack, "/ops/withdrawals", ops, correlationId="no-such-correlation")
     assert unknown["items"] == []
 
@@ -176,3 +181,36 @@ async def test_operator_search_by_user_and_correlation_id(stack: Stack) -> None:
         "/ops/withdrawals", params={"userId": OTHER}, headers=stack.auth(USER)
     )
     problem(forbidden, 403, "FORBIDDEN")
+
+
+async def test_operator_tasks_come_in_pages_with_a_link_to_the_next(stack: Stack) -> None:
+    made = await _make_cancelled(stack, 3)
+    for state in made:
+        await asyncio.to_thread(
+            stack.operations.open_task,
+            state["workflowId"],
+            state["correlationId"],
+            TaskKind.TRANSFER_UNRESOLVED,
+            Decimal(state["amount"]),
+            "checked by hand in this test",
+        )
+    ops = _operator(stack)
+    first = await stack.api.get("/ops/compensation-tasks?state=OPEN&limit=2", headers=ops)
+    assert first.status_code == 200, first.text
+    link = first.headers["link"]
+    assert link.startswith("</ops/compensation-tasks?") and link.endswith('>; rel="next"'), link
+    second = await stack.api.get(link[1 : link.index(">")], headers=ops)
+    assert "link" not in second.headers
+    pages = [first.json()["data"], second.json()["data"]]
+    assert [len(p) for p in pages] == [2, 1]
+    assert [t["workflowId"] for p in pages for t in p] == [s["workflowId"] for s in made]
+    for task in (t for p in pages for t in p):  # settled, so the money rule holds at the end
+        resolved = await stack.api.post(
+            f"/ops/compensation-tasks/{task['id']}/resolve", json={"note": "test"}, headers=ops
+        )
+        assert resolved.status_code == 200, resolved.text
+    problem(
+        await stack.api.get("/ops/compensation-tasks?limit=501", headers=ops),
+        422,
+        "VALIDATION_ERROR",
+    )

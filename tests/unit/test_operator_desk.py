@@ -39,7 +39,7 @@ class _Described:
 class _RetryHandle:
     running: bool
 
-    async def describe(self) -> _Described:
+    async def describe(self, **_: object) -> _Described:
         if not self.running:
             raise RPCError("workflow not found", RPCStatusCode.NOT_FOUND, b"")
         return _Described(WorkflowExecutionStatus.RUNNING)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from withdraw_service.api.gateway import GatewayConfig
+from withdraw_service.api.state_reader import RPC_TIMEOUT
 from withdraw_service.domain import errors
 from withdraw_service.domain.outcomes import FailureCode, TaskKind, TaskState
 from withdraw_service.domain.statuses import WithdrawStatus
@@ -26,6 +28,9 @@ class RetryAnswer:
     settled: bool  # the retry ran to its end (False: still running when the wait was over)
     succeeded: bool = False  # it reversed the transfer, or found it reversed: task resolved
     reason: str | None = None  # why it did not, when it ended without
+
+
+START_TIMEOUT = timedelta(seconds=10)
 
 
 def retry_workflow_id(task: OperatorTask) -> str:
@@ -47,9 +52,13 @@ class OperatorDesk:
         self._config = config
 
     async def tasks(
-        self, state: TaskState | None, kind: TaskKind | None = None
+        self,
+        state: TaskState | None,
+        kind: TaskKind | None = None,
+        limit: int | None = None,
+        after: tuple[datetime, str] | None = None,
     ) -> list[OperatorTask]:
-        return list(await asyncio.to_thread(self._operations.tasks, state, kind))
+        return list(await asyncio.to_thread(self._operations.tasks, state, kind, limit, after))
 
     async def task(self, task_id: str) -> OperatorTask:
         task = await asyncio.to_thread(self._operations.get_task, task_id)
@@ -71,7 +80,9 @@ class OperatorDesk:
 
     async def retry_running(self, task: OperatorTask) -> bool:
         try:
-            found = await self._client.get_workflow_handle(retry_workflow_id(task)).describe()
+            found = await self._client.get_workflow_handle(retry_workflow_id(task)).describe(
+                rpc_timeout=RPC_TIMEOUT
+            )
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return False
@@ -127,6 +138,7 @@ class OperatorDesk:
             id=retry_workflow_id(task),
             task_queue=self._config.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            rpc_timeout=START_TIMEOUT,  # a server that does not answer: 503, not a hung request
         )
         try:
             result = await asyncio.wait_for(handle.result(), self._config.wait_seconds)

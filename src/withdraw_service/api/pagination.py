@@ -12,7 +12,12 @@ from withdraw_service.domain.withdrawal import WithdrawState
 
 
 def encode_cursor(last: WithdrawState) -> str:
-    raw = f"{last.created_at.isoformat()}|{last.workflow_id}"
+    return encode_position(last.created_at, last.workflow_id)
+
+
+def encode_position(at: datetime, ident: str) -> str:
+    """A cursor for an item ordered by (time, id)."""
+    raw = f"{at.isoformat()}|{ident}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

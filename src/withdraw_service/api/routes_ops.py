@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from withdraw_service.api.body import body_schema, parse_body
 from withdraw_service.api.deps import Desk, Operator, Repository
-from withdraw_service.api.pagination import decode_cursor, page
+from withdraw_service.api.pagination import decode_cursor, encode_position, page
 from withdraw_service.api.routes import state_json
 from withdraw_service.api.schemas import (
     Envelope,
@@ -42,12 +42,28 @@ def task_json(task: OperatorTask) -> dict[str, Any]:
     response_model=Envelope[list[OperatorTaskOut]],
     responses=problems(401, 403, 422, 429),
 )
-async def list_tasks(_: Operator, desk: Desk, state: TaskState | None = None) -> dict[str, Any]:
+async def list_tasks(
+    request: Request,
+    _: Operator,
+    desk: Desk,
+    state: TaskState | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> JSONResponse:
     """Money a person must settle: failed or unknown compensations (COMPENSATION_FAILED),
     unknown transfers (TRANSFER_UNRESOLVED), redemptions DriveWealth did not settle in time
-    (DW_SETTLEMENT_OVERDUE) and what reconciliation found (RECONCILIATION_MISMATCH)."""
-    tasks = await desk.tasks(state)
-    return envelope([task_json(t) for t in tasks])
+    (DW_SETTLEMENT_OVERDUE) and what reconciliation found (RECONCILIATION_MISMATCH). Oldest
+    first, `limit` at a time; a `Link: <...>; rel="next"` header points at the next page."""
+    found = await desk.tasks(state, limit=limit + 1, after=decode_cursor(cursor))
+    items = found[:limit]
+    headers = {}
+    if len(found) > limit:
+        last = items[-1]
+        following = request.url.include_query_params(
+            cursor=encode_position(last.created_at, last.id)
+        )
+        headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return JSONResponse(envelope([task_json(t) for t in items]), headers=headers)
 
 
 @router.post(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -76,10 +76,24 @@ class OperationsRepository:
         state: TaskState | None = None,
         kind: TaskKind | None = None,
         limit: int | None = None,
+        after: tuple[datetime, str] | None = None,
     ) -> Sequence[OperatorTask]:
-        """Oldest first, the first `limit` of them (default: all)."""
+        """Oldest first, the first `limit` of them (default: all); `after` is the (createdAt,
+        id) of the last task already seen."""
         with self._sessions() as session:
-            query = select(OperatorTaskRow).order_by(OperatorTaskRow.created_at).limit(limit)
+            query = (
+                select(OperatorTaskRow)
+                .order_by(OperatorTaskRow.created_at, OperatorTaskRow.id)
+                .limit(limit)
+            )
+            if after is not None:
+                at, task_id = as_utc(after[0]), after[1]
+                query = query.where(
+                    or_(
+                        OperatorTaskRow.created_at > at,
+                        and_(OperatorTaskRow.created_at == at, OperatorTaskRow.id > task_id),
+                    )
+                )
             if state:
                 query = query.where(OperatorTaskRow.state == state)
             if kind:

@@ -7,7 +7,7 @@ Synchronous on purpose (SQLAlchemy's sync engine); async callers use `asyncio.to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -188,7 +188,7 @@ class WithdrawalRepository:
         """Every withdrawal, oldest first (tests and reconciliation; not for the API)."""
         with self._sessions() as session:
             rows = session.scalars(select(WithdrawalRow).order_by(WithdrawalRow.created_at)).all()
-            return [_to_state(row, _history(session, row.workflow_id)) for row in rows]
+            return _states(session, rows)
 
     def created_between(
         self, since: datetime, until: datetime
@@ -203,8 +203,8 @@ class WithdrawalRepository:
                 .order_by(WithdrawalRow.created_at)
             ).all()
             return [
-                (_to_state(row, _history(session, row.workflow_id)), row.dw_account_id)
-                for row in rows
+                (state, row.dw_account_id)
+                for state, row in zip(_states(session, rows), rows, strict=True)
             ]
 
     def search(
@@ -241,7 +241,7 @@ class WithdrawalRepository:
         ).limit(limit)
         with self._sessions() as session:
             rows = session.scalars(query).all()
-            return [_to_state(row, _history(session, row.workflow_id)) for row in rows]
+            return _states(session, rows)
 
     def mark_compensated(
         self, workflow_id: str, attempts: int, task_id: str, operator: str | None = None
@@ -294,6 +294,26 @@ def _copy_state(row: WithdrawalRow, state: WithdrawState) -> None:
     row.failure_reason = state.failure_reason
     row.compensation = state.compensation.model_dump(mode="json") if state.compensation else None
     row.updated_at = as_utc(state.updated_at)
+
+
+def _states(session: Session, rows: Sequence[WithdrawalRow]) -> list[WithdrawState]:
+    """The rows' states with their histories, read in one query (not one per row)."""
+    histories: dict[str, list[HistoryEntry]] = {row.workflow_id: [] for row in rows}
+    for chunk in _chunks(list(histories), 500):  # bound the IN list
+        for entry in session.scalars(
+            select(WithdrawalHistoryRow)
+            .where(WithdrawalHistoryRow.workflow_id.in_(chunk))
+            .order_by(WithdrawalHistoryRow.workflow_id, WithdrawalHistoryRow.seq)
+        ):
+            histories[entry.workflow_id].append(
+                HistoryEntry(status=WithdrawStatus(entry.status), at=as_utc(entry.at))
+            )
+    return [_to_state(row, histories[row.workflow_id]) for row in rows]
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _history(session: Session, workflow_id: str) -> list[HistoryEntry]:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
@@ -32,6 +33,13 @@ def as_utc(value: datetime) -> datetime:
 
 class WithdrawalRow(Base):
     __tablename__ = "withdrawals"
+    # The listings (newest first, by customer, by status, or everyone's): each is one index
+    # range scan in its order, whatever the table's size.
+    __table_args__ = (
+        Index("ix_withdrawals_user_created", "user_id", "created_at", "workflow_id"),
+        Index("ix_withdrawals_status_created", "status", "created_at", "workflow_id"),
+        Index("ix_withdrawals_created", "created_at", "workflow_id"),
+    )
 
     workflow_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     correlation_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -75,7 +83,12 @@ class OperatorTaskRow(Base):
     """Work for a human: money that the workflow could not settle by itself."""
 
     __tablename__ = "operator_tasks"
-    __table_args__ = (UniqueConstraint("workflow_id", "kind", name="uq_task_workflow_kind"),)
+    __table_args__ = (
+        UniqueConstraint("workflow_id", "kind", name="uq_task_workflow_kind"),
+        # The tasks listing: by state, oldest first, paged by (created_at, id).
+        Index("ix_operator_tasks_state_created", "state", "created_at", "id"),
+        Index("ix_operator_tasks_created", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     workflow_id: Mapped[str] = mapped_column(
