@@ -20,6 +20,7 @@ from temporalio.common import HeaderCodecBehavior
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import TLSConfig
 from temporalio.worker import Interceptor, Worker
 
 from withdraw_service.activities.deadline import CallDeadlineInterceptor, check_policies
@@ -87,15 +88,42 @@ def data_converter(settings: Settings) -> DataConverter:
     decoded, and failures recorded before this decode as they were."""
     return dataclasses.replace(
         pydantic_data_converter,
-        payload_codec=EncryptionCodec(keyring(settings)),
+        payload_codec=EncryptionCodec(
+            keyring(settings), allow_plaintext=settings.is_dev or settings.codec_allow_plaintext
+        ),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
 
 
+def temporal_tls(settings: Settings) -> TLSConfig | bool:
+    """TLS to the Temporal frontend (mTLS with a client certificate), from the settings' files;
+    False for a plain connection (dev mode, or a frontend on this host)."""
+    ca, cert, key = (
+        settings.temporal_tls_ca_file,
+        settings.temporal_tls_cert_file,
+        settings.temporal_tls_key_file,
+    )
+    if not (settings.temporal_tls or ca or cert or settings.temporal_api_key):
+        return False
+
+    def read(path: Path | None) -> bytes | None:
+        return path.read_bytes() if path is not None else None
+
+    return TLSConfig(
+        server_root_ca_cert=read(ca),
+        client_cert=read(cert),
+        client_private_key=read(key),
+        domain=settings.temporal_tls_server_name,
+    )
+
+
 async def connect_temporal(settings: Settings, runtime: Runtime | None = None) -> Client:
+    api_key = settings.temporal_api_key
     return await Client.connect(
         settings.effective_temporal_address,
         namespace=settings.temporal_namespace,
+        tls=temporal_tls(settings),
+        api_key=api_key.get_secret_value() if api_key else None,
         data_converter=data_converter(settings),
         # Headers (the correlation id the log interceptor passes to activities) are payloads
         # too: encrypted like the rest.

@@ -217,7 +217,8 @@ def codec_server(
         temporal_namespace=temporal_namespace,
     )
     _logging(settings)
-    server = create_codec_app(settings, EncryptionCodec(keyring(settings)))
+    # It only shows payloads to an operator: one recorded before the codec is shown as it is.
+    server = create_codec_app(settings, EncryptionCodec(keyring(settings), allow_plaintext=True))
     _serve(server, settings.codec_server_host, settings.codec_server_port, "warning", 2)
 
 

@@ -77,9 +77,15 @@ def new_key() -> str:
 
 
 class EncryptionCodec(PayloadCodec):
-    def __init__(self, ring: KeyRing) -> None:
+    """`allow_plaintext`: pass payloads that are not encrypted through as they are (dev mode,
+    and replaying histories recorded before the codec). Otherwise such a payload is refused:
+    whoever reaches the Temporal frontend cannot hand the worker an input of their own (a
+    workflow start, an update's OTP) without the key."""
+
+    def __init__(self, ring: KeyRing, allow_plaintext: bool = False) -> None:
         self._ring = ring
         self._ciphers = {key_id: AESGCM(key) for key_id, key in ring.keys.items()}
+        self._allow_plaintext = allow_plaintext
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.encrypt(payload) for payload in payloads]
@@ -99,7 +105,9 @@ class EncryptionCodec(PayloadCodec):
 
     def decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
-            return payload  # recorded before the codec: nothing to decrypt
+            if self._allow_plaintext:
+                return payload  # recorded before the codec: nothing to decrypt
+            raise CodecError("refused a payload that is not encrypted (WITHDRAW_CODEC_KEYS)")
         key_id = payload.metadata.get(KEY_ID, b"").decode("utf-8", "replace")
         cipher = self._ciphers.get(key_id)
         if cipher is None:

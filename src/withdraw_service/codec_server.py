@@ -12,6 +12,7 @@ deployment puts the codec server behind the same login instead (not built here).
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Request
@@ -22,12 +23,14 @@ from temporalio.api.common.v1 import Payloads
 
 from withdraw_service.api import problems
 from withdraw_service.api.auth import TokenRules, authenticate
+from withdraw_service.api.body import read_body
 from withdraw_service.api.problems import problem
 from withdraw_service.codec import CodecError, EncryptionCodec
 from withdraw_service.domain import errors
 from withdraw_service.domain.outcomes import ProblemCode
 from withdraw_service.settings import Settings
 
+log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
 Namespace = Annotated[str | None, Header(alias="x-namespace")]
 Authorization = Annotated[str | None, Header()]
@@ -52,12 +55,16 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec) -> FastAPI:
         namespace: str | None,
         authorization: str | None,
     ) -> JSONResponse:
+        caller = "anyone (dev mode)"
         if not settings.is_dev:
-            authenticate(authorization, rules).require("ops")  # 401 / 403 problems
+            principal = authenticate(authorization, rules)
+            principal.require("ops")  # 401 / 403 problems
+            caller = principal.user_id
         if namespace is not None and namespace != settings.temporal_namespace:
             raise errors.Forbidden("this codec server serves another namespace")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
+        try:  # refused as soon as the streamed body passes the limit, not once it is all read
+            body = await read_body(request, MAX_BODY_BYTES)
+        except errors.RequestValidationError:
             return problem(ProblemCode.PAYLOAD_TOO_LARGE, "at most 4 MiB per request")
         payloads = Payloads()
         try:
@@ -75,6 +82,14 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec) -> FastAPI:
                 result = await codec.decode(payloads.payloads)
         except CodecError as exc:
             return problem(ProblemCode.CODEC_ERROR, str(exc))
+        # Who read what: an operator's decode is an audit event (never the payloads).
+        log.info(
+            "codec %s of %d payloads for %s",
+            operation,
+            len(result),
+            caller,
+            extra={"operator": caller, "codecOperation": operation},
+        )
         answer: dict[str, Any] = json_format.MessageToDict(Payloads(payloads=result))
         answer.setdefault("payloads", [])
         return JSONResponse(answer)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Literal
 
@@ -45,6 +46,18 @@ class Settings(BaseSettings):
     # first and removing the old one when no history needs it.
     codec_keys: SecretStr = SecretStr(DEV_CODEC_KEYS)
     codec_key_id: str | None = None
+    # Outside dev mode payloads that are not encrypted are refused (codec.py); set only to
+    # replay histories recorded before the codec.
+    codec_allow_plaintext: bool = False
+    # The Temporal frontend's TLS (required outside dev mode unless it is on this host): the CA
+    # that signed its certificate, a client certificate and key for mTLS, the name to expect in
+    # its certificate; or an API key (Temporal Cloud), which implies TLS.
+    temporal_tls: bool = False
+    temporal_tls_ca_file: Path | None = None
+    temporal_tls_cert_file: Path | None = None
+    temporal_tls_key_file: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: SecretStr | None = None
     otp_timeout_seconds: int = Field(default=300, gt=0)
     otp_max_attempts: int = Field(default=3, gt=0)
     api_wait_seconds: float = Field(default=20.0, gt=0)
@@ -100,6 +113,16 @@ class Settings(BaseSettings):
     # How long an Idempotency-Key (initiate's, finalize's) is remembered; workers remove older.
     idempotency_key_ttl_days: int = Field(default=30, gt=0)
 
+    # `/docs` and `/openapi.json`: served in dev mode; elsewhere only when set to true.
+    api_docs: bool | None = None
+    # Who may read the API's `/metrics`: clients in these networks, reaching it directly (a
+    # request that came through a proxy, which says so with X-Forwarded-For or Forwarded, is
+    # refused whatever its address). Everyone else gets a 404. Set to the Prometheus pods'
+    # network in a cluster.
+    metrics_allowed_networks: str = "127.0.0.0/8,::1/128"
+    # The API's gauges read from the database (in flight, open tasks): at most once per this
+    # many seconds, whatever the scrape rate.
+    metrics_gauge_max_age_seconds: float = Field(default=10.0, ge=0)
     log_level: str = "INFO"  # JSON lines on stderr (logs.py), for every process of ours
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -144,6 +167,18 @@ class Settings(BaseSettings):
         return self.environment == "dev"
 
     @property
+    def serves_docs(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.is_dev
+
+    @property
+    def metrics_networks(self) -> list[IPv4Network | IPv6Network]:
+        return [
+            ip_network(part.strip(), strict=False)
+            for part in self.metrics_allowed_networks.split(",")
+            if part.strip()
+        ]
+
+    @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'withdraw.db'}"
 
@@ -154,6 +189,17 @@ class Settings(BaseSettings):
     @property
     def effective_temporal_address(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def temporal_on_loopback(self) -> bool:
+        """A frontend on this host (the embedded server, a sidecar): no network to protect."""
+        host = self.effective_temporal_address.rsplit(":", 1)[0].strip("[]")
+        if host == "localhost":
+            return True
+        try:
+            return ip_address(host).is_loopback
+        except ValueError:
+            return False
 
     def service_url(self, service: str) -> str:
         """Base URL of one external service; the simulators serve each under a path prefix."""
@@ -180,6 +226,21 @@ class Settings(BaseSettings):
             raise ValueError(
                 "WITHDRAW_JWT_AUDIENCE and WITHDRAW_JWT_ISSUER must be set outside dev mode "
                 "(the service refuses tokens addressed to another service or from another issuer)"
+            )
+        if not self.temporal_on_loopback and not (
+            self.temporal_tls
+            or self.temporal_tls_cert_file
+            or self.temporal_tls_ca_file
+            or self.temporal_api_key
+        ):
+            raise ValueError(
+                f"the Temporal frontend {self.effective_temporal_address} is not on this host: "
+                "outside dev mode its connection needs TLS (WITHDRAW_TEMPORAL_TLS, "
+                "WITHDRAW_TEMPORAL_TLS_CERT_FILE/_KEY_FILE for mTLS, or WITHDRAW_TEMPORAL_API_KEY)"
+            )
+        if (self.temporal_tls_cert_file is None) != (self.temporal_tls_key_file is None):
+            raise ValueError(
+                "WITHDRAW_TEMPORAL_TLS_CERT_FILE and WITHDRAW_TEMPORAL_TLS_KEY_FILE go together"
             )
         if DEV_CODEC_KEYS.split(":", 1)[1] in self.codec_keys.get_secret_value():
             raise ValueError(

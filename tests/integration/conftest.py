@@ -159,6 +159,7 @@ async def stack(
             dw_settlement_max_seconds=8,
             # One customer starts many withdrawals here; test_api_abuse_limits.py sets its own.
             **GENEROUS_LIMITS,
+            metrics_gauge_max_age_seconds=0,  # the metrics tests read them right after a change
         )
         await asyncio.to_thread(migrate, url)
         async with control_client(sim_url) as sim:

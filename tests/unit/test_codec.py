@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import logging
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -85,11 +87,26 @@ async def test_tampering_and_relabelling_are_refused() -> None:
         await codec.decode([relabelled])
 
 
-async def test_payloads_from_before_the_codec_pass_through() -> None:
-    codec = _codec(f"k1:{OLD}")
-    assert await codec.decode([_plain("recorded in the clear")]) == [
+async def test_payloads_from_before_the_codec_pass_through_only_where_allowed() -> None:
+    allowing = EncryptionCodec(KeyRing.parse(f"k1:{OLD}"), allow_plaintext=True)
+    assert await allowing.decode([_plain("recorded in the clear")]) == [
         _plain("recorded in the clear")
     ]
+    # Outside dev mode a plaintext input is refused: whoever reaches the Temporal frontend
+    # cannot start a withdrawal or submit an update with an input of their own.
+    with pytest.raises(CodecError, match="not encrypted"):
+        await _codec(f"k1:{OLD}").decode([_plain('{"otp_code":"123456"}')])
+
+
+def test_the_converter_refuses_plaintext_outside_dev_unless_replaying() -> None:
+    def allows(settings: Settings) -> bool:
+        codec = data_converter(settings).payload_codec
+        assert isinstance(codec, EncryptionCodec)
+        return codec._allow_plaintext
+
+    assert allows(DEV)
+    assert not allows(PROD)
+    assert allows(PROD.model_copy(update={"codec_allow_plaintext": True}))
 
 
 @pytest.mark.parametrize(
@@ -199,6 +216,37 @@ async def test_codec_server_outside_dev_wants_an_operator() -> None:
     assert anonymous.status_code == 401
     assert customer.status_code == 403
     assert operator.status_code == 200 and _payloads(operator.json()) == [_plain("x")]
+
+
+async def test_every_decode_is_logged_with_its_caller_never_its_payloads(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sealed = await _codec(f"k1:{OLD}").encode([_plain("secret-note-4711")])
+    headers = {"Authorization": f"Bearer {token_for(PROD, 'ops-dana', ['ops'], 60)}"}
+    with caplog.at_level(logging.INFO, logger="withdraw_service.codec_server"):
+        async with _client(PROD) as client:
+            answer = await client.post("/decode", json=_body(sealed), headers=headers)
+    assert answer.status_code == 200
+    (record,) = [r for r in caplog.records if r.name == "withdraw_service.codec_server"]
+    assert record.getMessage() == "codec decode of 1 payloads for ops-dana"
+    assert record.__dict__["operator"] == "ops-dana"
+    assert "secret-note-4711" not in caplog.text
+
+
+async def test_a_body_over_the_limit_is_refused_while_it_streams() -> None:
+    sent = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(64):  # 64 MiB if it were all read
+            sent += 1
+            yield b"x" * (1024 * 1024)
+
+    async with _client(DEV) as client:
+        answer = await client.post("/decode", content=chunks())
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "PAYLOAD_TOO_LARGE"
+    assert sent <= 6  # stopped after about 4 MiB, not after 64
 
 
 async def test_codec_server_lets_only_the_web_ui_origin_call_from_a_browser() -> None:

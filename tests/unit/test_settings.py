@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
+from temporalio.service import TLSConfig
 
+from withdraw_service.bootstrap import temporal_tls
 from withdraw_service.settings import DEV_JWT_SECRET, Settings
 
 STRONG_SECRET = "s" * 32
@@ -128,3 +130,61 @@ def test_production_points_each_service_at_its_own_url() -> None:
 def test_an_unknown_service_name_is_an_error() -> None:
     with pytest.raises(KeyError):
         Settings().service_url("ledger")
+
+
+def _production(**changes: object) -> Settings:
+    key = "k1:" + base64.b64encode(b"k" * 32).decode()
+    return Settings(
+        environment="production",
+        jwt_secret=SecretStr(STRONG_SECRET),
+        codec_keys=SecretStr(key),
+        jwt_audience="withdraw-api",
+        jwt_issuer="https://id.example.com/",
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    "address", ["127.0.0.1:7233", "localhost:7233", "[::1]:7233", None], ids=str
+)
+def test_a_temporal_frontend_on_this_host_may_be_reached_without_tls(address: str | None) -> None:
+    _production(temporal_address=address).check_production()
+
+
+def test_a_remote_temporal_frontend_needs_tls_outside_dev(tmp_path: Path) -> None:
+    remote = "temporal-frontend.temporal.svc:7233"
+    with pytest.raises(ValueError, match="needs TLS"):
+        _production(temporal_address=remote).check_production()
+    _production(temporal_address=remote, temporal_tls=True).check_production()
+    _production(temporal_address=remote, temporal_api_key=SecretStr("k")).check_production()
+    cert, key = tmp_path / "client.pem", tmp_path / "client.key"
+    _production(
+        temporal_address=remote, temporal_tls_cert_file=cert, temporal_tls_key_file=key
+    ).check_production()
+    with pytest.raises(ValueError, match="go together"):
+        _production(temporal_address=remote, temporal_tls_cert_file=cert).check_production()
+    Settings(environment="dev", temporal_address=remote).check_production()
+
+
+def test_the_temporal_connection_takes_the_tls_files(tmp_path: Path) -> None:
+    ca, cert, key = (tmp_path / name for name in ("ca.pem", "client.pem", "client.key"))
+    for path in (ca, cert, key):
+        path.write_bytes(f"-----{path.name}-----".encode())
+    assert temporal_tls(_production()) is False
+    tls = temporal_tls(
+        _production(
+            temporal_tls_ca_file=ca,
+            temporal_tls_cert_file=cert,
+            temporal_tls_key_file=key,
+            temporal_tls_server_name="frontend.example.com",
+        )
+    )
+    assert isinstance(tls, TLSConfig)
+    assert (tls.server_root_ca_cert, tls.client_cert, tls.client_private_key) == (
+        b"-----ca.pem-----",
+        b"-----client.pem-----",
+        b"-----client.key-----",
+    )
+    assert tls.domain == "frontend.example.com"
+    with_key = temporal_tls(_production(temporal_api_key=SecretStr("cloud-key")))
+    assert isinstance(with_key, TLSConfig)  # an API key travels over TLS only

@@ -8,9 +8,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import Engine, text
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
@@ -20,9 +21,11 @@ from withdraw_service.api import problems
 from withdraw_service.api.auth import TokenRules
 from withdraw_service.api.logging_context import LogContextMiddleware
 from withdraw_service.api.metrics import ApiMetrics
+from withdraw_service.api.problems import problem
 from withdraw_service.api.routes import router
 from withdraw_service.api.routes_ops import router as ops_router
 from withdraw_service.bootstrap import ApiState, api_state, connect_temporal, load_policies
+from withdraw_service.domain.outcomes import ProblemCode
 from withdraw_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,7 +52,9 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         temporal = client or await _connect_with_retry(settings)
         state = api_state(settings, temporal, policies)
         install_state(app, state)
-        metrics.watch_database(state.repository, state.operations)
+        metrics.watch_database(
+            state.repository, state.operations, settings.metrics_gauge_max_age_seconds
+        )
         try:
             yield
         finally:
@@ -63,6 +68,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served by console.install from the app's own Swagger UI copy
         redoc_url=None,
+        openapi_url="/openapi.json" if settings.serves_docs else None,
     )
     problems.install(app)
     app.state.token_rules = TokenRules.from_settings(settings)
@@ -71,7 +77,8 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.add_middleware(LogContextMiddleware)  # workflowId/correlationId on the request's logs
     app.include_router(router)
     app.include_router(ops_router)
-    console.install(app)
+    console.install(app, docs=settings.serves_docs)
+    networks = settings.metrics_networks
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -102,8 +109,20 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
-    @app.get("/metrics", tags=["health"])
-    async def prometheus_metrics() -> Response:
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=PlainTextResponse,
+        responses={
+            200: {"content": {"text/plain": {}}, "description": "Prometheus' text format"},
+            404: {"description": "not for this caller"},
+        },
+    )
+    async def prometheus_metrics(request: Request) -> Response:
+        """Prometheus text, for callers in WITHDRAW_METRICS_ALLOWED_NETWORKS reaching the API
+        directly; anyone else is told there is no such resource."""
+        if not _may_scrape(request, networks):
+            return problem(ProblemCode.NOT_FOUND, "no such resource")
         return await metrics.render()
 
     return app
@@ -113,6 +132,17 @@ def install_state(app: FastAPI, state: ApiState) -> None:
     """Put the wiring where the routes' dependencies (`api/deps.py`) read it."""
     for name, value in vars(state).items():
         setattr(app.state, name, value)
+
+
+def _may_scrape(request: Request, networks: list[IPv4Network | IPv6Network]) -> bool:
+    if "x-forwarded-for" in request.headers or "forwarded" in request.headers:
+        return False  # a proxy relayed it: the address below is the proxy's
+    host = request.client.host if request.client else ""
+    try:
+        address = ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
 
 
 def _ping_database(engine: Engine) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -41,22 +42,42 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30)
 METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 
 
-class DatabaseGauges(Collector):
-    """Read at scrape time; a database that does not answer yields no sample (not a zero,
-    which would read as "nothing in flight")."""
+Counts = tuple[dict[str, tuple[int, datetime]], dict[str, tuple[int, datetime]]]
 
-    def __init__(self, repository: WithdrawalRepository, operations: OperationsRepository):
+
+class DatabaseGauges(Collector):
+    """Read from the database at most once per `max_age` seconds, however often it is scraped
+    (a flood of scrapes is not a flood of queries); a database that does not answer yields no
+    sample (not a zero, which would read as "nothing in flight")."""
+
+    def __init__(
+        self,
+        repository: WithdrawalRepository,
+        operations: OperationsRepository,
+        max_age: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._repository = repository
         self._operations = operations
+        self._max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._read: tuple[float, Counts] | None = None
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         """Nothing up front: registering must not query the database (in the event loop)."""
         return iter(())
 
+    def _counts(self) -> Counts:
+        with self._lock:  # concurrent scrapes wait for one read
+            if self._read is None or self._clock() - self._read[0] >= self._max_age:
+                counts = (self._repository.in_flight_by_status(), self._operations.open_by_kind())
+                self._read = (self._clock(), counts)
+            return self._read[1]
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            in_flight = self._repository.in_flight_by_status()
-            open_tasks = self._operations.open_by_kind()
+            in_flight, open_tasks = self._counts()
         except Exception as exc:  # the scrape must still answer with the other metrics
             log.warning("database gauges not read: %s", type(exc).__name__)
             return
@@ -114,11 +135,14 @@ class ApiMetrics:
         self._database: DatabaseGauges | None = None
 
     def watch_database(
-        self, repository: WithdrawalRepository, operations: OperationsRepository
+        self,
+        repository: WithdrawalRepository,
+        operations: OperationsRepository,
+        max_age: float = 10.0,
     ) -> None:
         if self._database is not None:
             self.registry.unregister(self._database)
-        self._database = DatabaseGauges(repository, operations)
+        self._database = DatabaseGauges(repository, operations, max_age)
         self.registry.register(self._database)
 
     async def middleware(

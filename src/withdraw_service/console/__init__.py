@@ -18,15 +18,20 @@ SWAGGER_ASSETS = {
 }
 
 
-def install(app: FastAPI) -> None:
-    """The console's pages, actions and stylesheet, and `/docs` served with the app's own
-    copy of Swagger UI (so it renders without reaching any other host)."""
+def install(app: FastAPI, docs: bool = True) -> None:
+    """The console's pages, actions and stylesheet, and (with `docs`) `/docs` served with the
+    app's own copy of Swagger UI (so it renders without reaching any other host)."""
     from withdraw_service.console import actions, pages
 
     app.include_router(pages.router)
     app.include_router(actions.router)
     static = resources.files("withdraw_service.console") / "static"
     app.mount(f"{pages.ROOT}/static", StaticFiles(directory=str(static)), name="console-static")
+    if docs:
+        _install_docs(app)
+
+
+def _install_docs(app: FastAPI) -> None:
     swagger = resources.files("fastapi_swagger") / "resources"
 
     @app.get(f"{DOCS_ASSETS}/{{name}}", include_in_schema=False)
