@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -28,6 +28,8 @@ class RunningStack:
     ports: dict[str, int]
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    # WITHDRAW_* settings of this stack's own (the caller's environment never leaks in).
+    settings_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def api_url(self) -> str:
@@ -49,6 +51,7 @@ class RunningStack:
             "--codec-port", str(self.ports["codec"]),
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("WITHDRAW_")}
+        env.update(self.settings_env)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + READY_TIMEOUT
