@@ -187,13 +187,14 @@ def sim(
     from withdraw_service.sim.config import SimConfig
 
     settings = load_settings(sim_host=host, sim_port=port, data_dir=data_dir)
+    _logging(settings)  # first: a refusal below is a JSON line too
+    settings.check_simulators()
     config = SimConfig(
         state_file=None if in_memory else state_file or settings.data_dir / "sim-state.json",
         dw_client_id=settings.dw_client_id,
         dw_client_secret=settings.dw_client_secret.get_secret_value(),
         dw_app_key=settings.dw_app_key.get_secret_value(),
     )
-    _logging(settings)
     # No access lines: the simulators' traffic is the tests' own.
     _serve(create_sim_app(config), settings.sim_host, settings.sim_port, "warning", 2)
 

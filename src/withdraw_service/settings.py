@@ -12,13 +12,33 @@ from decimal import Decimal
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
 # base64 of b"dev-only-insecure-payload-key-32": refused outside dev, like the JWT secret.
 DEV_CODEC_KEYS = "dev-1:ZGV2LW9ubHktaW5zZWN1cmUtcGF5bG9hZC1rZXktMzI="
+# The simulated DriveWealth's credentials: refused outside dev mode.
+SIM_DW_CLIENT_ID, SIM_DW_CLIENT_SECRET, SIM_DW_APP_KEY = (
+    "sim-dw-client",
+    "sim-dw-secret",
+    "sim-dw-app-key",
+)
+SERVICES = ("session", "flex", "transfer", "transfer-checker", "drivewealth")
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost`, 127.0.0.0/8 or ::1 (what a dev stack may listen on or reach)."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -82,9 +102,12 @@ class Settings(BaseSettings):
     transfer_url: str | None = None
     transfer_checker_url: str | None = None
     drivewealth_url: str | None = None
-    dw_client_id: str = "sim-dw-client"
-    dw_client_secret: SecretStr = SecretStr("sim-dw-secret")
-    dw_app_key: SecretStr = SecretStr("sim-dw-app-key")
+    dw_client_id: str = SIM_DW_CLIENT_ID
+    dw_client_secret: SecretStr = SecretStr(SIM_DW_CLIENT_SECRET)
+    dw_app_key: SecretStr = SecretStr(SIM_DW_APP_KEY)
+    # The external services are the simulators on purpose (the chaos run): production then
+    # accepts them, on this machine only.
+    simulated_services: bool = False
     dw_redemption_type: Literal["ACH", "WIRE", "CASH_TRANSFER", "BULK_FUNDING"] = "CASH_TRANSFER"
     http_timeout_seconds: float = Field(default=10.0, gt=0)
 
@@ -193,28 +216,98 @@ class Settings(BaseSettings):
     @property
     def temporal_on_loopback(self) -> bool:
         """A frontend on this host (the embedded server, a sidecar): no network to protect."""
-        host = self.effective_temporal_address.rsplit(":", 1)[0].strip("[]")
-        if host == "localhost":
-            return True
-        try:
-            return ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.effective_temporal_address.rsplit(":", 1)[0])
 
-    def service_url(self, service: str) -> str:
-        """Base URL of one external service; the simulators serve each under a path prefix."""
-        explicit = {
+    def _check_dev_stays_here(self) -> None:
+        """Dev mode accepts the dev-only secrets from the source: it listens on loopback only,
+        and its Temporal and database are on this machine."""
+        binds = {
+            "WITHDRAW_API_HOST": self.api_host,
+            "WITHDRAW_SIM_HOST": self.sim_host,
+            "WITHDRAW_CODEC_SERVER_HOST": self.codec_server_host,
+            "WITHDRAW_WORKER_METRICS_HOST": self.worker_metrics_host,
+        }
+        for name, host in binds.items():
+            if not is_loopback(host):
+                raise ValueError(
+                    f"{name}={host} is not loopback: dev mode (dev-only secrets, anyone may mint "
+                    "tokens) listens on this machine only"
+                )
+        if not self.temporal_on_loopback:
+            raise ValueError("dev mode uses a Temporal frontend on this machine only")
+        url = make_url(self.effective_database_url)
+        if url.get_backend_name() != "sqlite" and not is_loopback(url.host or ""):
+            raise ValueError("dev mode uses SQLite or a database on this machine only")
+
+    def _check_real_services(self) -> None:
+        """Outside dev mode: no SQLite file per process, and the real external services over
+        HTTPS with real DriveWealth credentials, never a silent fall-back to the simulators.
+        `WITHDRAW_SIMULATED_SERVICES=true` says a deployment means the simulators (a chaos
+        run, a rehearsal): then they must be on this machine."""
+        if make_url(self.effective_database_url).get_backend_name() == "sqlite":
+            raise ValueError(
+                "SQLite is for dev mode: set WITHDRAW_DATABASE_URL to PostgreSQL "
+                "(postgresql+psycopg://...) outside dev mode"
+            )
+        urls = {service: self.service_url(service) for service in SERVICES}
+        if self.simulated_services:
+            for service, url in urls.items():
+                if not is_loopback(urlsplit(url).hostname or ""):
+                    raise ValueError(f"the simulated {service} service must be on this machine")
+            return
+        for service, explicit in self.explicit_service_urls.items():
+            if explicit is None:
+                raise ValueError(
+                    f"WITHDRAW_{service.upper().replace('-', '_')}_URL is not set: outside dev "
+                    "mode every external service is named (no fall-back to the simulators; "
+                    "WITHDRAW_SIMULATED_SERVICES=true if the simulators are meant)"
+                )
+            if urlsplit(explicit).scheme != "https":
+                raise ValueError(f"the {service} service is reached over HTTPS outside dev mode")
+        credentials = (
+            (self.dw_client_id, SIM_DW_CLIENT_ID),
+            (self.dw_client_secret.get_secret_value(), SIM_DW_CLIENT_SECRET),
+            (self.dw_app_key.get_secret_value(), SIM_DW_APP_KEY),
+        )
+        if any(given in ("", simulated) for given, simulated in credentials):
+            raise ValueError(
+                "WITHDRAW_DW_CLIENT_ID, WITHDRAW_DW_CLIENT_SECRET and WITHDRAW_DW_APP_KEY must "
+                "be DriveWealth's, not the simulator's, outside dev mode"
+            )
+
+    def check_simulators(self) -> None:
+        """The simulators hand out OTPs to anyone (`/_sim/otp/...`): dev mode or a deployment
+        that says it means them, and on loopback only."""
+        if not (self.is_dev or self.simulated_services):
+            raise ValueError(
+                "the simulators run in dev mode (WITHDRAW_ENVIRONMENT=dev) or with "
+                "WITHDRAW_SIMULATED_SERVICES=true only"
+            )
+        if not is_loopback(self.sim_host):
+            raise ValueError(
+                f"WITHDRAW_SIM_HOST={self.sim_host}: the simulators listen on loopback only"
+            )
+
+    @property
+    def explicit_service_urls(self) -> dict[str, str | None]:
+        return {
             "session": self.session_url,
             "flex": self.flex_url,
             "transfer": self.transfer_url,
             "transfer-checker": self.transfer_checker_url,
             "drivewealth": self.drivewealth_url,
-        }[service]
+        }
+
+    def service_url(self, service: str) -> str:
+        """Base URL of one external service; the simulators serve each under a path prefix."""
+        explicit = self.explicit_service_urls[service]
         return explicit or f"{self.sim_url.rstrip('/')}/{service}"
 
     def check_production(self) -> None:
-        """Refuse to run a real deployment with the dev-only or an empty secret or key."""
+        """Refuse what is unsafe where it runs: dev mode off this machine; a real deployment
+        with the dev-only or an empty secret or key, SQLite, the simulators or plain HTTP."""
         if self.is_dev:
+            self._check_dev_stays_here()
             return
         secret = self.jwt_secret.get_secret_value()
         if not secret or secret == DEV_JWT_SECRET or len(secret) < 32:
@@ -247,3 +340,4 @@ class Settings(BaseSettings):
                 "WITHDRAW_CODEC_KEYS must not hold the dev-only payload key outside dev mode "
                 "(`withdraw-service codec-key` prints a new one)"
             )
+        self._check_real_services()

@@ -53,6 +53,16 @@ def repository(tmp_path: Path, migrated_template: Path) -> Iterator[WithdrawalRe
     engine.dispose()
 
 
+# What a production configuration needs besides its secrets, for unit tests that build one
+# (nothing connects: the database URL is never used by them).
+PRODUCTION_PLACES: dict[str, Any] = {
+    "jwt_audience": "withdraw-api",
+    "jwt_issuer": "https://id.test/",
+    "database_url": "postgresql+psycopg://127.0.0.1:5432/test",
+    "simulated_services": True,
+}
+
+
 def make_state_value(
     workflow_id: str = "WITHDRAW-00000000-0000-0000-0000-000000000001",
     *,

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tests.unit.conftest import RETRY_POLICIES
+from tests.unit.conftest import PRODUCTION_PLACES, RETRY_POLICIES
 from withdraw_service.api.app import create_app
 from withdraw_service.api.metrics import DatabaseGauges
 from withdraw_service.settings import Settings
@@ -27,9 +27,8 @@ def _settings(tmp_path: Path, **changes: Any) -> Settings:
         "data_dir": tmp_path,
         "retry_policies": RETRY_POLICIES,
         "jwt_secret": SecretStr("exposure-unit-test-secret-" * 2),
-        "jwt_audience": "withdraw-api",
-        "jwt_issuer": "https://id.test/",
         "codec_keys": SecretStr(KEY),
+        **PRODUCTION_PLACES,
     }
     return Settings(**{**base, **changes})
 

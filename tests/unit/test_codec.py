@@ -13,6 +13,7 @@ import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
+from tests.unit.conftest import PRODUCTION_PLACES
 from withdraw_service.api.auth import token_for
 from withdraw_service.bootstrap import data_converter
 from withdraw_service.codec import ENCODING, KEY_ID, CodecError, EncryptionCodec, KeyRing
@@ -129,7 +130,7 @@ def test_bad_key_configuration_is_refused_without_echoing_keys(
     assert OLD not in str(caught.value) and NEW not in str(caught.value)
 
 
-ADDRESSED: dict[str, Any] = {"jwt_audience": "withdraw-api", "jwt_issuer": "https://id.test/"}
+ADDRESSED: dict[str, Any] = PRODUCTION_PLACES
 
 
 def test_production_refuses_the_dev_key() -> None:

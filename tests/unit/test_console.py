@@ -19,7 +19,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from tests.unit.conftest import RETRY_POLICIES, MakeState
+from tests.unit.conftest import PRODUCTION_PLACES, RETRY_POLICIES, MakeState
 from tests.unit.test_operator_desk import FakeClient
 from withdraw_service.adapters.ports import DwToken, TransferStatusReport
 from withdraw_service.api.app import create_app, install_state
@@ -423,8 +423,7 @@ async def test_outside_dev_the_session_cookie_is_secure(
     key = base64.b64encode(os.urandom(32)).decode()
     settings = Settings(
         environment="production",
-        jwt_audience="withdraw-api",
-        jwt_issuer="https://id.test/",
+        **PRODUCTION_PLACES,
         data_dir=tmp_path,
         retry_policies=RETRY_POLICIES,
         jwt_secret=SecretStr(SECRET),

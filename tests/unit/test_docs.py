@@ -108,3 +108,12 @@ def test_links_are_found_the_way_a_reader_sees_them() -> None:
         '![diagram](docs/flow.png "title")\n'
     )
     assert relative_links(text) == ["docs/api.md#errors", "docs/flow.png"]
+
+
+def test_every_setting_is_documented() -> None:
+    """docs/configuration.md names every `WITHDRAW_*` variable the settings object reads."""
+    from withdraw_service.settings import Settings
+
+    documented = (REPO_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    missing = [n for n in Settings.model_fields if f"`WITHDRAW_{n.upper()}`" not in documented]
+    assert missing == [], missing

@@ -85,6 +85,8 @@ def test_production_accepts_a_strong_secret_from_the_environment(
     monkeypatch.setenv("WITHDRAW_CODEC_KEYS", key)
     monkeypatch.setenv("WITHDRAW_JWT_AUDIENCE", "withdraw-api")
     monkeypatch.setenv("WITHDRAW_JWT_ISSUER", "https://id.example.com/")
+    for name, value in REAL_PLACES.items():
+        monkeypatch.setenv(f"WITHDRAW_{name.upper()}", str(value))
     settings = Settings()
     settings.check_production()
     assert settings.jwt_secret.get_secret_value() == STRONG_SECRET
@@ -135,13 +137,93 @@ def test_an_unknown_service_name_is_an_error() -> None:
 def _production(**changes: object) -> Settings:
     key = "k1:" + base64.b64encode(b"k" * 32).decode()
     return Settings(
-        environment="production",
-        jwt_secret=SecretStr(STRONG_SECRET),
-        codec_keys=SecretStr(key),
-        jwt_audience="withdraw-api",
-        jwt_issuer="https://id.example.com/",
-        **changes,  # type: ignore[arg-type]
+        **{
+            "environment": "production",
+            "jwt_secret": SecretStr(STRONG_SECRET),
+            "codec_keys": SecretStr(key),
+            "jwt_audience": "withdraw-api",
+            "jwt_issuer": "https://id.example.com/",
+            **REAL_PLACES,
+            **changes,
+        }
     )
+
+
+# A real deployment's places: PostgreSQL, each service by its own HTTPS URL, DriveWealth's
+# credentials.
+REAL_PLACES: dict[str, object] = {
+    "database_url": "postgresql+psycopg://withdraw@db.internal:5432/withdraw",
+    "session_url": "https://session.bank.example",
+    "flex_url": "https://flex.bank.example",
+    "transfer_url": "https://transfer.bank.example",
+    "transfer_checker_url": "https://checker.bank.example",
+    "drivewealth_url": "https://bo-api.drivewealth.io",
+    "dw_client_id": "withdraw-prod",
+    "dw_client_secret": "dw-client-secret-from-the-vault",
+    "dw_app_key": "dw-app-key-from-the-vault",
+}
+
+
+def test_a_real_deployment_passes_every_check() -> None:
+    _production().check_production()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"database_url": None}, "SQLite is for dev mode"),
+        ({"database_url": "sqlite:////var/lib/withdraw.db"}, "SQLite is for dev mode"),
+        ({"flex_url": None}, "WITHDRAW_FLEX_URL is not set"),
+        ({"transfer_checker_url": None}, "WITHDRAW_TRANSFER_CHECKER_URL is not set"),
+        ({"transfer_url": "http://transfer.bank.example"}, "over HTTPS"),
+        ({"dw_client_id": "sim-dw-client"}, "not the simulator's"),
+        ({"dw_client_secret": "sim-dw-secret"}, "not the simulator's"),
+        ({"dw_app_key": ""}, "not the simulator's"),
+        # The simulators on purpose: on this machine only.
+        ({"simulated_services": True, "session_url": "http://10.0.0.5/session"}, "this machine"),
+        ({"simulated_services": True, "sim_url": "http://sim.internal:8100"}, "this machine"),
+    ],
+)
+def test_production_refuses_sqlite_the_simulators_and_plain_http(
+    changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        _production(**changes).check_production()
+
+
+def test_the_simulators_on_this_machine_are_accepted_when_meant() -> None:
+    simulated = dict.fromkeys(
+        ("session_url", "flex_url", "transfer_url", "transfer_checker_url", "drivewealth_url")
+    )
+    _production(simulated_services=True, **simulated).check_production()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"api_host": "0.0.0.0"}, "WITHDRAW_API_HOST=0.0.0.0 is not loopback"),
+        ({"sim_host": "10.1.2.3"}, "WITHDRAW_SIM_HOST"),
+        ({"codec_server_host": "::"}, "WITHDRAW_CODEC_SERVER_HOST"),
+        ({"worker_metrics_host": "0.0.0.0"}, "WITHDRAW_WORKER_METRICS_HOST"),
+        ({"temporal_address": "temporal.internal:7233"}, "Temporal frontend on this machine"),
+        ({"database_url": "postgresql+psycopg://db.internal/withdraw"}, "database on this"),
+    ],
+)
+def test_dev_mode_stays_on_this_machine(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings(environment="dev", **changes).check_production()  # type: ignore[arg-type]
+    Settings(
+        environment="dev", database_url="postgresql+psycopg://127.0.0.1:5432/test"
+    ).check_production()
+
+
+def test_the_simulators_run_in_dev_mode_or_when_meant_and_on_loopback_only() -> None:
+    Settings(environment="dev").check_simulators()
+    Settings(environment="production", simulated_services=True).check_simulators()
+    with pytest.raises(ValueError, match="dev mode"):
+        Settings(environment="production").check_simulators()
+    with pytest.raises(ValueError, match="loopback only"):
+        Settings(environment="dev", sim_host="0.0.0.0").check_simulators()
 
 
 @pytest.mark.parametrize(
@@ -163,7 +245,6 @@ def test_a_remote_temporal_frontend_needs_tls_outside_dev(tmp_path: Path) -> Non
     ).check_production()
     with pytest.raises(ValueError, match="go together"):
         _production(temporal_address=remote, temporal_tls_cert_file=cert).check_production()
-    Settings(environment="dev", temporal_address=remote).check_production()
 
 
 def test_the_temporal_connection_takes_the_tls_files(tmp_path: Path) -> None:

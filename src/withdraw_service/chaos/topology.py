@@ -111,6 +111,7 @@ class Topology:
         # WITHDRAW_* environment may send this run's traffic to a real service.
         self.settings = Settings(
             environment="production",
+            simulated_services=True,  # the simulators, on purpose, on this machine
             data_dir=self.root,
             database_url=proxied.render_as_string(hide_password=False),
             temporal_address=None,
