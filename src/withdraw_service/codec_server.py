@@ -12,6 +12,7 @@ deployment puts the codec server behind the same login instead (not built here).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated, Any
 
@@ -37,7 +38,7 @@ Authorization = Annotated[str | None, Header()]
 
 
 def create_codec_app(settings: Settings, codec: EncryptionCodec) -> FastAPI:
-    settings.check_production()
+    settings.check_production(connects=False)  # it reaches neither Temporal nor a database
     rules = TokenRules.from_settings(settings)  # as the API's
     app = FastAPI(title="Withdraw payload codec server", docs_url=None, redoc_url=None)
     problems.install(app)  # refusals are problem details, as the API's
@@ -57,7 +58,7 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec) -> FastAPI:
     ) -> JSONResponse:
         caller = "anyone (dev mode)"
         if not settings.is_dev:
-            principal = authenticate(authorization, rules)
+            principal = await asyncio.to_thread(authenticate, authorization, rules)
             principal.require("ops")  # 401 / 403 problems
             caller = principal.user_id
         if namespace is not None and namespace != settings.temporal_namespace:

@@ -303,9 +303,11 @@ class Settings(BaseSettings):
         explicit = self.explicit_service_urls[service]
         return explicit or f"{self.sim_url.rstrip('/')}/{service}"
 
-    def check_production(self) -> None:
+    def check_production(self, *, connects: bool = True) -> None:
         """Refuse what is unsafe where it runs: dev mode off this machine; a real deployment
-        with the dev-only or an empty secret or key, SQLite, the simulators or plain HTTP."""
+        with the dev-only or an empty secret or key and, for a process that `connects` to
+        Temporal, the database and the external services (not the codec server), with SQLite,
+        the simulators, plain HTTP or a Temporal frontend elsewhere without TLS."""
         if self.is_dev:
             self._check_dev_stays_here()
             return
@@ -320,6 +322,16 @@ class Settings(BaseSettings):
                 "WITHDRAW_JWT_AUDIENCE and WITHDRAW_JWT_ISSUER must be set outside dev mode "
                 "(the service refuses tokens addressed to another service or from another issuer)"
             )
+        if DEV_CODEC_KEYS.split(":", 1)[1] in self.codec_keys.get_secret_value():
+            raise ValueError(
+                "WITHDRAW_CODEC_KEYS must not hold the dev-only payload key outside dev mode "
+                "(`withdraw-service codec-key` prints a new one)"
+            )
+        if connects:
+            self._check_temporal_tls()
+            self._check_real_services()
+
+    def _check_temporal_tls(self) -> None:
         if not self.temporal_on_loopback and not (
             self.temporal_tls
             or self.temporal_tls_cert_file
@@ -335,9 +347,3 @@ class Settings(BaseSettings):
             raise ValueError(
                 "WITHDRAW_TEMPORAL_TLS_CERT_FILE and WITHDRAW_TEMPORAL_TLS_KEY_FILE go together"
             )
-        if DEV_CODEC_KEYS.split(":", 1)[1] in self.codec_keys.get_secret_value():
-            raise ValueError(
-                "WITHDRAW_CODEC_KEYS must not hold the dev-only payload key outside dev mode "
-                "(`withdraw-service codec-key` prints a new one)"
-            )
-        self._check_real_services()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
 
 from withdraw_service.api.limits import AbuseLimits, Limits
 from withdraw_service.domain.errors import RateLimited
@@ -101,3 +102,54 @@ def test_a_database_that_does_not_answer_counts_nothing_and_refuses_nothing(
         limits.request("user-1")
         limits.initiation("user-1")
     limits.wrong_otp("user-1")
+
+
+def test_codes_are_refused_too_once_the_days_wrong_codes_are_reached(
+    counters: AbuseCounters, clock: Clock
+) -> None:
+    """Withdrawals started before the limit was reached cannot be used to go on guessing."""
+    limits = limiter(counters, clock, wrong_otps_per_day=2)
+    limits.before_otp("user-1")
+    limits.wrong_otp("user-1")
+    limits.before_otp("user-1")
+    limits.wrong_otp("user-1")
+    with pytest.raises(RateLimited, match="codes are refused"):
+        limits.before_otp("user-1")
+    limits.before_otp("user-2")
+
+
+class Failing:
+    """A database that does not answer, counting how often it was asked."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def hit(self, *_: object) -> int:
+        self.asked += 1
+        raise OperationalError("INSERT", {}, Exception("connection refused"))
+
+    def count(self, *_: object) -> int:
+        self.asked += 1
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+
+def test_after_a_database_error_nothing_is_tried_for_a_pause(clock: Clock) -> None:
+    """Each try would wait for a connection: one failure pauses the counting (10 s), so an
+    outage does not make every request wait; then it tries again."""
+    database, now = Failing(), [0.0]
+    limits = AbuseLimits(
+        database,  # type: ignore[arg-type]
+        Limits(requests_per_minute=1),
+        clock,
+        pause_seconds=10,
+        monotonic=lambda: now[0],
+    )
+    for _ in range(5):
+        limits.request("user-1")
+        limits.initiation("user-1")
+        limits.before_otp("user-1")
+        limits.wrong_otp("user-1")
+    assert database.asked == 1
+    now[0] = 10.5
+    limits.request("user-1")
+    assert database.asked == 2

@@ -217,3 +217,15 @@ def test_a_token_addressed_to_someone_is_refused_where_no_audience_is_configured
     token = mint_token(SECRET, "u-1", ["ops"], 60, audience="withdraw-console")
     with pytest.raises(Unauthenticated):
         authenticate(bearer(token), RULES)
+
+
+@pytest.mark.parametrize("field", ["iat", "exp"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), True])
+def test_a_time_that_is_not_a_finite_number_is_refused(field: str, value: object) -> None:
+    """NaN compares false with everything: an `iat` of NaN once passed the lifetime check."""
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": "u-1", "roles": ["customer"], "iat": now, "exp": now + 60}
+    claims[field] = value
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    with pytest.raises(Unauthenticated):
+        authenticate(bearer(token), RULES)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.exc import DataError
 from temporalio.service import RPCError, RPCStatusCode
 
 from withdraw_service.api import problems
@@ -72,6 +73,22 @@ async def test_each_error_answers_its_contract_status_as_problem_json(
     assert body["workflowId"] == "WITHDRAW-1"
     assert body["type"].startswith("urn:withdraw-service:problem:")
     assert body["title"]
+
+
+async def test_a_value_the_database_refuses_is_a_422_not_a_retry() -> None:
+    """PostgreSQL refuses a NUL byte in a string (DataError): repeating cannot help."""
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/nul")
+    async def _nul() -> None:
+        raise DataError("SELECT", {}, Exception("string literal cannot contain NUL"))
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        response = await client.get("/nul")
+    assert response.status_code == 422 and "retry-after" not in response.headers
+    assert response.json()["code"] == "VALIDATION_ERROR"
 
 
 async def test_a_rate_limit_says_when_to_come_back() -> None:

@@ -696,6 +696,7 @@ async def test_an_unexpected_failure_is_a_bare_500_problem(
         b"not a time|x",
         b"no separator",
         b"\xff\xfe|x",
+        b"2026-01-01T00:00:00+00:00|WITHDRAW-\x00",  # PostgreSQL refuses a NUL: was a 503
     ],
 )
 async def test_a_crafted_cursor_is_422(api: httpx.AsyncClient, raw: bytes) -> None:

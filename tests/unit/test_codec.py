@@ -264,3 +264,19 @@ async def test_codec_server_lets_only_the_web_ui_origin_call_from_a_browser() ->
     assert ui.status_code == 200
     assert ui.headers["access-control-allow-origin"] == "http://127.0.0.1:8233"
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_the_codec_server_needs_only_its_secrets_outside_dev() -> None:
+    """It reaches neither Temporal nor a database nor the external services: their checks are
+    the API's and the worker's, not its own."""
+    minimal = Settings(
+        environment="production",
+        jwt_secret=SECRET,
+        codec_keys=f"k1:{OLD}",
+        jwt_audience="withdraw-api",
+        jwt_issuer="https://id.test/",
+        temporal_address="temporal.internal:7233",
+    )
+    create_codec_app(minimal, _codec(f"k1:{OLD}"))
+    with pytest.raises(ValueError, match="needs TLS"):  # what the worker would be refused
+        minimal.check_production()

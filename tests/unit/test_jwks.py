@@ -180,3 +180,17 @@ def test_a_provider_that_cannot_be_reached_is_temporarily_unavailable(
     provider.down = True
     clock.now += 7200
     authenticate(bearer(provider.token("rsa-1")), rules)
+
+
+def test_a_provider_that_is_down_is_asked_once_per_interval(
+    provider: Provider, rules: TokenRules, clock: Clock
+) -> None:
+    provider.down = True
+    for _ in range(20):
+        with pytest.raises(TemporarilyUnavailable):
+            authenticate(bearer(provider.token("rsa-1")), rules)
+    assert provider.fetches == 1
+    clock.now += 31
+    provider.down = False
+    authenticate(bearer(provider.token("rsa-1")), rules)
+    assert provider.fetches == 2

@@ -13,14 +13,14 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, text, update
 
 from tests.unit.conftest import T0, MakeState
 from withdraw_service.domain.outcomes import TaskKind, TaskState
 from withdraw_service.persistence.db import migrate
 from withdraw_service.persistence.operations import OperationsRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
-from withdraw_service.persistence.tables import Base
+from withdraw_service.persistence.tables import Base, OperatorTaskRow
 
 
 @contextmanager
@@ -97,14 +97,21 @@ def test_operator_tasks_come_in_pages_oldest_first(
         operations.open_task(wf, f"c-{i}", TaskKind.TRANSFER_UNRESOLVED, Decimal("1.00"), "r")[0]
         for i, wf in enumerate(ids)
     ]
-    seen, after = [], None
-    while True:
-        page = operations.tasks(TaskState.OPEN, limit=2, after=after)
-        if not page:
-            break
-        seen.extend(page)
-        after = (page[-1].created_at, page[-1].id)
-    assert [t.id for t in seen] == [t.id for t in sorted(opened, key=lambda t: t.created_at)]
+
+    def paged() -> list[str]:
+        seen, after = [], None
+        while True:
+            page = operations.tasks(TaskState.OPEN, limit=2, after=after)
+            if not page:
+                return seen
+            seen.extend(t.id for t in page)
+            after = (page[-1].created_at, page[-1].id)
+
+    assert paged() == [t.id for t in sorted(opened, key=lambda t: t.created_at)]
+    # Tasks opened in the same instant: ordered by id, none repeated or skipped across pages.
+    with repository.engine.begin() as connection:
+        connection.execute(update(OperatorTaskRow).values(created_at=T0))
+    assert paged() == sorted(t.id for t in opened)
 
 
 def test_the_migrations_build_the_tables_the_code_declares(tmp_path: Path) -> None:

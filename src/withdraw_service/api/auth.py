@@ -10,6 +10,7 @@ when configured, be addressed to this service (`aud`) by the expected issuer (`i
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -100,8 +101,11 @@ class TokenRules:
             raise Unauthenticated("invalid token claims")
         granted = frozenset(str(r) for r in roles) & ROLES
         issued, expires = claims["iat"], claims["exp"]
-        if not isinstance(issued, int | float) or not isinstance(expires, int | float):
-            raise Unauthenticated("invalid token claims")
+        for instant in (issued, expires):  # NaN compares false with everything: refuse it
+            if isinstance(instant, bool) or not isinstance(instant, int | float):
+                raise Unauthenticated("invalid token claims")
+            if not math.isfinite(instant):
+                raise Unauthenticated("invalid token claims")
         # The strictest of its roles' limits; a token without roles gets the customer's.
         limit = min((self.max_ttl_seconds[r] for r in granted), default=None)
         limit = limit if limit is not None else self.max_ttl_seconds["customer"]

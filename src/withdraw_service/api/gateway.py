@@ -268,9 +268,9 @@ class WithdrawGateway:
         if result.verdict == OtpVerdict.INVALID:
             raise errors.OtpInvalid("wrong OTP", attemptsRemaining=result.attempts_remaining)
         if result.verdict == OtpVerdict.EXPIRED:
-            if result.state.status == WithdrawStatus.OTP_REJECTED:  # the last one was wrong
-                raise errors.OtpAttemptsUsedUp("the OTP's attempts are used up")
-            raise errors.OtpExpired("the OTP window is over or its attempts are used up")
+            # The bank refused this code and the OTP is over (the last attempt spent, or the
+            # bank's own count or window ran out): a refused code, counted as a wrong one.
+            raise errors.OtpAttemptsUsedUp("the OTP window is over or its attempts are used up")
         if result.receipt:
             return Answer(result.state, True)
         try:  # a worker from before `until_receipt`: the receipt is a second update

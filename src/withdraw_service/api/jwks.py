@@ -7,6 +7,7 @@ Only RS256 and ES256 keys are used; a token must name its key (`kid`).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from jwt import PyJWK, PyJWKSet
 
 from withdraw_service.domain.errors import TemporarilyUnavailable, Unauthenticated
 
+log = logging.getLogger(__name__)
 USABLE = frozenset({"RS256", "ES256"})
 
 
@@ -38,7 +40,8 @@ class JwksKeys:
         self._min_refetch = min_refetch_seconds
         self._clock = clock
         self._keys: dict[str, PyJWK] = {}
-        self._fetched_at: float | None = None
+        self._fetched_at: float | None = None  # the last fetch that answered
+        self._tried_at: float | None = None  # the last fetch, answered or not
         self._lock = threading.Lock()
 
     def key_for(self, token: str) -> Any:
@@ -52,10 +55,11 @@ class JwksKeys:
             raise Unauthenticated("invalid token")
         with self._lock:
             key = self._keys.get(kid)
-            if key is None or self._stale():
-                if self._may_fetch() or not self._keys:
-                    self._fetch()
+            if (key is None or self._stale()) and self._may_fetch():
+                self._fetch()
                 key = self._keys.get(kid)
+            if key is None and self._fetched_at is None:  # never had the keys
+                raise TemporarilyUnavailable("the identity provider's keys could not be fetched")
         if key is None or key.algorithm_name != algorithm:
             raise Unauthenticated("invalid token")
         return key.key
@@ -64,20 +68,19 @@ class JwksKeys:
         return self._fetched_at is None or self._clock() - self._fetched_at > self._refresh
 
     def _may_fetch(self) -> bool:
-        return self._fetched_at is None or self._clock() - self._fetched_at >= self._min_refetch
+        """At most one fetch per `min_refetch` seconds, answered or not: neither forged key ids
+        nor a provider that is down make every request wait on another fetch."""
+        return self._tried_at is None or self._clock() - self._tried_at >= self._min_refetch
 
     def _fetch(self) -> None:
+        self._tried_at = self._clock()
         try:
             response = self._client.get(self._url)
             response.raise_for_status()
             published = PyJWKSet.from_dict(response.json())
         except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
-            if self._keys:  # keep the keys we have; try again after min_refetch
-                self._fetched_at = self._clock() - self._refresh + self._min_refetch
-                return
-            raise TemporarilyUnavailable(
-                "the identity provider's keys could not be fetched"
-            ) from exc
+            log.warning("identity provider's keys not fetched: %s", type(exc).__name__)
+            return  # keep the keys we have (if any); try again after min_refetch
         self._keys = {
             key.key_id: key for key in published.keys if key.key_id and key.algorithm_name in USABLE
         }

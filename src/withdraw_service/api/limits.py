@@ -8,8 +8,9 @@ the UTC day), so the limits hold across API replicas and restarts. A fixed windo
 burst of up to twice a limit through across a window's edge; what the limits stop is the
 sustained loop (a stolen token guessing OTPs all day), not a burst.
 
-When the database does not answer, nothing is counted or refused (logged): the limits must
-not turn a database outage into refusals (status calls answer from Temporal then, and a
+When the database does not answer, nothing is counted or refused (logged), and for the next
+10 s nothing is even tried: the limits must not turn a database outage into refusals or into
+every request waiting on a connection (status calls answer from Temporal then, and a
 withdrawal started then is saved once the database is back).
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +33,8 @@ from withdraw_service.persistence.counters import AbuseCounters
 log = logging.getLogger(__name__)
 
 MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
+# After a database error: how long nothing is counted (then the next request tries again).
+PAUSE_AFTER_AN_OUTAGE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -59,54 +63,82 @@ class AbuseLimits:
         counters: AbuseCounters,
         limits: Limits,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        pause_seconds: float = PAUSE_AFTER_AN_OUTAGE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._counters = counters
         self._limits = limits
         self._clock = clock
+        self._pause = pause_seconds
+        self._monotonic = monotonic
+        self._away_until = 0.0
 
     def request(self, user_id: str) -> None:
         """Count one request; RateLimited beyond the minute's allowance."""
         now = self._clock()
         start, end = _window(now, MINUTE)
-        with _unless_the_database_is_away("request"):
-            seen = self._counters.hit(user_id, "requests", start, end)
-            if seen > self._limits.requests_per_minute:
-                raise RateLimited(
-                    f"more than {self._limits.requests_per_minute} requests in a minute",
-                    retry_after=_retry_after(now, end),
-                )
+        with self._unless_the_database_is_away("request") as counting:
+            if counting:
+                seen = self._counters.hit(user_id, "requests", start, end)
+                if seen > self._limits.requests_per_minute:
+                    raise RateLimited(
+                        f"more than {self._limits.requests_per_minute} requests in a minute",
+                        retry_after=_retry_after(now, end),
+                    )
 
     def initiation(self, user_id: str) -> None:
         """Before a withdrawal is started: refused after too many wrong OTPs today, or beyond
         the hour's initiations (every attempt counts, a refused one too)."""
         now = self._clock()
-        day, day_end = _window(now, DAY)
         hour, hour_end = _window(now, HOUR)
-        with _unless_the_database_is_away("initiation"):
-            wrong = self._counters.count(user_id, "wrong-otps", day)
-            if wrong >= self._limits.wrong_otps_per_day:
-                raise RateLimited(
-                    f"{self._limits.wrong_otps_per_day} wrong one-time codes today: "
-                    "new withdrawals are refused until the day (UTC) is over",
-                    retry_after=_retry_after(now, day_end),
-                )
-            started = self._counters.hit(user_id, "initiations", hour, hour_end)
-            if started > self._limits.initiations_per_hour:
-                raise RateLimited(
-                    f"more than {self._limits.initiations_per_hour} withdrawals started in an hour",
-                    retry_after=_retry_after(now, hour_end),
-                )
+        with self._unless_the_database_is_away("initiation") as counting:
+            if counting:
+                self._refuse_after_wrong_codes(user_id, now)
+                started = self._counters.hit(user_id, "initiations", hour, hour_end)
+                if started > self._limits.initiations_per_hour:
+                    raise RateLimited(
+                        f"more than {self._limits.initiations_per_hour} withdrawals started "
+                        "in an hour",
+                        retry_after=_retry_after(now, hour_end),
+                    )
+
+    def before_otp(self, user_id: str) -> None:
+        """Before a code is submitted: refused once today's wrong codes reached the limit (so
+        withdrawals started before it cannot be used to guess on)."""
+        with self._unless_the_database_is_away("OTP check") as counting:
+            if counting:
+                self._refuse_after_wrong_codes(user_id, self._clock())
 
     def wrong_otp(self, user_id: str) -> None:
         """Count a wrong one-time code (answered OTP_INVALID, or the last attempt spent)."""
         day, day_end = _window(self._clock(), DAY)
-        with _unless_the_database_is_away("wrong OTP"):
-            self._counters.hit(user_id, "wrong-otps", day, day_end)
+        with self._unless_the_database_is_away("wrong OTP") as counting:
+            if counting:
+                self._counters.hit(user_id, "wrong-otps", day, day_end)
 
+    def _refuse_after_wrong_codes(self, user_id: str, now: datetime) -> None:
+        day, day_end = _window(now, DAY)
+        if self._counters.count(user_id, "wrong-otps", day) >= self._limits.wrong_otps_per_day:
+            raise RateLimited(
+                f"{self._limits.wrong_otps_per_day} wrong one-time codes today: new "
+                "withdrawals and codes are refused until the day (UTC) is over",
+                retry_after=_retry_after(now, day_end),
+            )
 
-@contextlib.contextmanager
-def _unless_the_database_is_away(what: str) -> Iterator[None]:
-    try:
-        yield
-    except (DBAPIError, PoolTimeoutError) as exc:
-        log.warning("%s not counted for the abuse limits: %s", what, type(exc).__name__)
+    @contextlib.contextmanager
+    def _unless_the_database_is_away(self, what: str) -> Iterator[bool]:
+        """Yields whether to count; after a database error nothing is counted for a pause
+        (each attempt would wait for the pool or a connect timeout, request after request)."""
+        if self._monotonic() < self._away_until:
+            yield False
+            return
+        try:
+            yield True
+        except (DBAPIError, PoolTimeoutError) as exc:
+            self._away_until = self._monotonic() + self._pause
+            log.warning(
+                "%s not counted for the abuse limits (none for %.0f s): %s",
+                what,
+                self._pause,
+                type(exc).__name__,
+            )

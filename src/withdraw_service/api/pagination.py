@@ -26,6 +26,8 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.isprintable():  # a NUL, say: PostgreSQL cannot even compare it
+            raise ValueError("not a cursor")
         created, workflow_id = raw.split("|", 1)
         at = datetime.fromisoformat(created)
         # In UTC here, where a crafted offset (0001-01-01T00:00:00+23:59) cannot overflow later.

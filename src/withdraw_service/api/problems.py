@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError as FastApiValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from temporalio.service import RPCError, RPCStatusCode
@@ -83,6 +83,13 @@ def install(app: FastAPI) -> None:
         if exc.status not in TEMPORAL_OUTAGE:  # a refusal (a bug, a misconfiguration)
             return problem(ProblemCode.INTERNAL, "internal error; the request may be retried")
         return _unavailable("the workflow engine did not answer; repeat the request")
+
+    @app.exception_handler(DataError)
+    async def _data_refused(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the request carried (a NUL byte in a string for
+        # PostgreSQL, a number out of range): the same request will never work.
+        log.warning("database refused a value: %s", type(exc.orig).__name__)
+        return problem(ProblemCode.VALIDATION_ERROR, "a value in the request cannot be stored")
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(PoolTimeoutError)

@@ -125,6 +125,7 @@ async def finalize_withdraw(
 ) -> JSONResponse:
     """Deliver the OTP; answers the receipt once the withdrawal has completed."""
     body = await parse_body(request, FinalizeRequest)
+    await asyncio.to_thread(limits.before_otp, user.user_id)
     try:
         answer = await gateway.finalize(
             workflow_id, user.user_id, body.otp_code, body.sima_stan, idempotency_key

@@ -4,6 +4,8 @@ the signed-in operator's name through the same operator desk as `/ops/...`."""
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
@@ -37,7 +39,9 @@ async def sign_in(request: Request) -> Response:
         token = (await form(request)).get("token", "").strip()
         if not token:
             raise errors.RequestValidationError("paste an operator token first")
-        _, cookie = sessions.sign_in(
+        # In a thread: an identity provider's keys may have to be fetched (a blocking call).
+        _, cookie = await asyncio.to_thread(
+            sessions.sign_in,
             token,
             request.app.state.token_rules,
             settings.jwt_secret.get_secret_value(),

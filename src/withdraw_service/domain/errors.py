@@ -115,8 +115,9 @@ class RateLimited(WithdrawError):
 
 
 class OtpAttemptsUsedUp(OtpExpired):
-    """OTP_EXPIRED because the last attempt was spent on a wrong code (counted by the abuse
-    limits, where an OTP window that simply ran out is not)."""
+    """OTP_EXPIRED answered to a code the bank refused as the OTP ended (the last attempt
+    spent on it): counted by the abuse limits as a wrong code, where an OTP window that ran
+    out before any code was sent is not."""
 
 
 # Every error of the tree by its code (each code has one class).
