@@ -68,6 +68,11 @@ def make_engine(
     )
 
 
+# The PostgreSQL advisory lock every migration runner takes first (migrations/env.py): any
+# fixed bigint, the same for all.
+MIGRATION_LOCK = 7_301_442_019
+
+
 def migrate(url: str) -> None:
     """Bring the database to the newest schema (Alembic `upgrade head`)."""
     migrations = resources.files("withdraw_service.persistence") / "migrations"
