@@ -4,6 +4,7 @@ timeout or a 503 gets the first final answer, and the OTP is never submitted to 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import httpx
 
@@ -21,6 +22,7 @@ from tests.integration._paths import (
 from tests.integration.conftest import Stack
 from withdraw_service.domain.outcomes import ProblemCode
 from withdraw_service.domain.statuses import WithdrawStatus as S
+from withdraw_service.persistence.counters import AbuseCounters
 from withdraw_service.persistence.idempotency import IdempotencyRepository
 
 
@@ -60,6 +62,8 @@ async def test_a_refusal_is_the_first_answer_too(stack: Stack) -> None:
     assert (again.status_code, again.json()) == (first.status_code, first.json())
     assert await calls(stack, "transfer.finalize") == sent
     assert (await status(stack, started.workflow_id))["status"] == S.AWAITING_OTP
+    # One code reached the bank: one wrong code for the abuse limits, not one per repeat.
+    assert await asyncio.to_thread(_wrong_codes_today, stack) == 1
 
     done = await _finalize(stack, started.workflow_id, otp, "fin-b")
     assert finalize_answered(done, await status(stack, started.workflow_id))["status"] == (
@@ -101,3 +105,8 @@ async def test_a_key_is_for_one_withdrawal(stack: Stack) -> None:
     problem(reused, 422, ProblemCode.IDEMPOTENCY_KEY_REUSED)
     assert (await status(stack, second.workflow_id))["status"] == S.AWAITING_OTP
     assert (await cancel(stack, second.workflow_id)).status_code == 200  # ends it
+
+
+def _wrong_codes_today(stack: Stack) -> int:
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return AbuseCounters(stack.repository.engine).count(USER, "wrong-otps", day)

@@ -368,8 +368,9 @@ def _replayed(record: dict[str, Any]) -> Answer:
     """The first request's final answer again: its state, or its refusal raised anew."""
     if "state" in record:
         return Answer(WithdrawState.model_validate(record["state"]), bool(record["settled"]))
-    code = ProblemCode(record["code"])
-    raise errors.BY_CODE[code](record["message"], **record.get("extra", {}))
+    error = errors.BY_CODE[ProblemCode(record["code"])](record["message"], **record["extra"])
+    error.replayed = True  # nothing was submitted again: the abuse limits count nothing
+    raise error
 
 
 def _refused_by_validator(exc: WorkflowUpdateFailedError) -> bool:

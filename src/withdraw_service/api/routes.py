@@ -130,8 +130,9 @@ async def finalize_withdraw(
         answer = await gateway.finalize(
             workflow_id, user.user_id, body.otp_code, body.sima_stan, idempotency_key
         )
-    except (errors.OtpInvalid, errors.OtpAttemptsUsedUp):
-        await asyncio.to_thread(limits.wrong_otp, user.user_id)
+    except (errors.OtpInvalid, errors.OtpAttemptsUsedUp) as refused:
+        if not refused.replayed:  # a repeat with the same Idempotency-Key sent no code
+            await asyncio.to_thread(limits.wrong_otp, user.user_id)
         raise
     state = answer.state
     if state.status in FAILED_AFTER_OTP:

@@ -35,6 +35,7 @@ from withdraw_service.domain.outcomes import ProblemCode
 
 class WithdrawError(Exception):
     code: ClassVar[ProblemCode] = ProblemCode.INTERNAL
+    replayed = False  # the first answer to a repeated request (an Idempotency-Key), again
 
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
