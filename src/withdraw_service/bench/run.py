@@ -31,7 +31,7 @@ from withdraw_service.bench.report import Hold, Phase, Report, percentile
 from withdraw_service.bench.shape import BareWithdrawShape
 from withdraw_service.bench.shape_steps import bare_step
 from withdraw_service.chaos.processes import free_port
-from withdraw_service.settings import Settings
+from withdraw_service.settings import UNREACHABLE_LIMITS, Settings
 from withdraw_service.stack import Stack
 
 BARE_QUEUE = "BENCH_BARE_SHAPE"
@@ -71,6 +71,9 @@ def embedded(settings: Settings, data_dir: Path, hold: int) -> Iterator[Stack]:
             "worker_metrics_port": free_port(),
             # Long enough for every held withdrawal to still be waiting when it is finalized.
             "otp_timeout_seconds": max(settings.otp_timeout_seconds, 3600 if hold else 0),
+            # Each lane's customer starts hundreds of withdrawals: the abuse limits would
+            # refuse them (they are counted all the same, so their cost is measured).
+            **UNREACHABLE_LIMITS,
         }
     )
     data_dir.mkdir(parents=True, exist_ok=True)

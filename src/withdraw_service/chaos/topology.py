@@ -24,7 +24,7 @@ from withdraw_service.chaos.processes import Child, free_port
 from withdraw_service.chaos.proxy import TcpProxy
 from withdraw_service.domain.policies import ActivityName
 from withdraw_service.persistence.db import migrate
-from withdraw_service.settings import Settings
+from withdraw_service.settings import UNREACHABLE_LIMITS, Settings
 from withdraw_service.stack import child_env, temporal_server_args
 
 
@@ -112,6 +112,8 @@ class Topology:
         self.settings = Settings(
             environment="production",
             simulated_services=True,  # the simulators, on purpose, on this machine
+            # The run is about faults, not abuse: its customers retry and poll freely.
+            **UNREACHABLE_LIMITS,
             data_dir=self.root,
             database_url=proxied.render_as_string(hide_password=False),
             temporal_address=None,
