@@ -1,7 +1,7 @@
 """Abuse limits per user (docs/api.md, Security): requests per minute on every endpoint that
-takes a bearer token, initiations per hour, and wrong OTPs per day, after which every new
-initiation is refused until the day (UTC) is over. Over a limit: `429 RATE_LIMITED` with
-`Retry-After` (the seconds until the window ends).
+takes a bearer token, initiations per hour, and wrong OTPs per day (codes the bank refused),
+after which every new initiation and every code is refused until the day (UTC) is over.
+Over a limit: `429 RATE_LIMITED` with `Retry-After` (the seconds until the window ends).
 
 Counted in the database (persistence/counters.py), in fixed windows (the minute, the hour,
 the UTC day), so the limits hold across API replicas and restarts. A fixed window lets a
