@@ -27,6 +27,8 @@ SIM_DW_CLIENT_ID, SIM_DW_CLIENT_SECRET, SIM_DW_APP_KEY = (
     "sim-dw-secret",
     "sim-dw-app-key",
 )
+# Package data, next to this module: the seed's per-activity timeouts and retry policies.
+SHIPPED_RETRY_POLICIES = Path(__file__).resolve().parent / "retry-policies.yaml"
 SERVICES = ("session", "flex", "transfer", "transfer-checker", "drivewealth")
 # Abuse limits no load run reaches (the bench, the chaos run): still counted, never refused.
 UNREACHABLE_LIMITS: dict[str, Any] = {
@@ -88,7 +90,9 @@ class Settings(BaseSettings):
     otp_max_attempts: int = Field(default=3, gt=0)
     api_wait_seconds: float = Field(default=20.0, gt=0)
     max_amount: Decimal = Decimal("250000.00")
-    retry_policies: Path = Path("config/retry-policies.yaml")
+    # The shipped policies are package data (they go where the code goes, whatever the
+    # working directory); WITHDRAW_RETRY_POLICIES names another file.
+    retry_policies: Path = SHIPPED_RETRY_POLICIES
     restriction_start_date: date = date(2020, 1, 1)
     # The seed's 1 h could kill a withdrawal mid-money (a slow checker, a stack stopped
     # overnight) with no compensation; the workflow bounds its own steps, this is a backstop.

@@ -9,4 +9,4 @@ BIN = Path(sys.executable).parent
 TEMPORAL_CLI = BIN / "temporal"
 TEMPORAL_TEST_SERVER = BIN / "temporal-test-server"
 ROOT = Path(__file__).resolve().parents[2]
-RETRY_POLICIES = ROOT / "config" / "retry-policies.yaml"
+RETRY_POLICIES = ROOT / "src" / "withdraw_service" / "retry-policies.yaml"

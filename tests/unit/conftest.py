@@ -22,7 +22,7 @@ from withdraw_service.persistence.db import make_engine, migrate
 from withdraw_service.persistence.repository import WithdrawalRepository
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-RETRY_POLICIES = REPO_ROOT / "config" / "retry-policies.yaml"
+RETRY_POLICIES = REPO_ROOT / "src" / "withdraw_service" / "retry-policies.yaml"
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 
 MakeState = Callable[..., WithdrawState]

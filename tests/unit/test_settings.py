@@ -12,7 +12,7 @@ from pydantic import SecretStr, ValidationError
 from temporalio.service import TLSConfig
 
 from withdraw_service.bootstrap import temporal_tls
-from withdraw_service.settings import DEV_JWT_SECRET, Settings
+from withdraw_service.settings import DEV_JWT_SECRET, SHIPPED_RETRY_POLICIES, Settings
 
 STRONG_SECRET = "s" * 32
 
@@ -25,7 +25,8 @@ def test_contract_defaults() -> None:
     assert settings.otp_max_attempts == 3
     assert settings.api_wait_seconds == 20
     assert settings.max_amount == Decimal("250000.00")
-    assert settings.retry_policies == Path("config/retry-policies.yaml")
+    assert settings.retry_policies == SHIPPED_RETRY_POLICIES
+    assert SHIPPED_RETRY_POLICIES.is_file()
     assert settings.restriction_start_date == date(2020, 1, 1)
     assert settings.sim_url == "http://127.0.0.1:8100"
     assert settings.effective_temporal_address == "127.0.0.1:7233"
