@@ -7,6 +7,7 @@ then passed to the part that runs.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -152,7 +153,13 @@ def worker(
     settings.check_production()
     import uvloop  # the event loop the API and the simulators run on too (uvicorn's choice)
 
-    uvloop.run(_run_until_signal(run_worker, settings))
+    from withdraw_service.persistence.db import SchemaBehind
+
+    try:
+        uvloop.run(_run_until_signal(run_worker, settings))
+    except SchemaBehind as refused:
+        logging.getLogger("withdraw_service.worker").error("%s", refused)
+        raise typer.Exit(1) from None
 
 
 async def _run_until_signal(run: Any, settings: Settings) -> None:
@@ -319,12 +326,22 @@ def reconcile(
 
 @app.command()
 def migrate(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
-    """Bring the database to the newest schema."""
+    """Bring the database to the newest schema: in production the only way it changes (the
+    migration Job). Safe to run twice at once on PostgreSQL: one waits for the other."""
     from withdraw_service.persistence.db import migrate as upgrade
+    from withdraw_service.persistence.db import schema_version
 
     settings = load_settings(database_url=database_url, data_dir=data_dir)
+    _logging(settings)
+    before = schema_version(settings.effective_database_url)
+    if before.ahead:
+        typer.echo(f"the database is at {', '.join(before.database)}, newer than this release")
+        return
     upgrade(settings.effective_database_url)
-    typer.echo("database is at the newest schema")
+    after = schema_version(settings.effective_database_url).database
+    typer.echo(
+        f"database schema: {', '.join(before.database) or 'none'} -> {', '.join(after)} (newest)"
+    )
 
 
 if __name__ == "__main__":

@@ -137,6 +137,10 @@ class Settings(BaseSettings):
     # worker first (progress.LOCAL_SAVE_WITHIN): one that outlives it may still commit, and
     # counts its metrics then; the server's attempt after it finds the rows stored.
     database_lock_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Whether a starting worker migrates the database (unset: in dev mode only). Otherwise the
+    # worker and the API check the schema and refuse to start on an older one: in production
+    # `withdraw-service migrate` (the migration Job) changes it (docs/deployment.md).
+    migrate_on_start: bool | None = None
     # Abuse limits per user (api/limits.py), counted in the database: requests per minute on
     # every endpoint with a bearer token, withdrawals started per hour, wrong OTPs per UTC day
     # (then no new withdrawal until the day is over). Over a limit: 429 RATE_LIMITED.
@@ -178,6 +182,10 @@ class Settings(BaseSettings):
     codec_server_port: int = 8081
     # Browser origins allowed to call the codec server (the Web UI's); default: the embedded UI.
     codec_cors_origins: str | None = None
+
+    @property
+    def migrates_on_start(self) -> bool:
+        return self.environment == "dev" if self.migrate_on_start is None else self.migrate_on_start
 
     @property
     def effective_codec_cors_origins(self) -> list[str]:

@@ -23,7 +23,7 @@ from withdraw_service.bootstrap import (
 )
 from withdraw_service.metrics import WithdrawMetrics
 from withdraw_service.persistence.counters import AbuseCounters
-from withdraw_service.persistence.db import migrate
+from withdraw_service.persistence.db import migrate, require_schema
 from withdraw_service.persistence.idempotency import IdempotencyRepository
 from withdraw_service.schedules import ensure_reconciliation_schedule
 from withdraw_service.settings import Settings
@@ -50,7 +50,7 @@ async def run_worker(
     interceptors: Sequence[Interceptor] = (),
 ) -> None:
     asyncio.get_running_loop().set_default_executor(database_threads(settings))
-    await asyncio.to_thread(migrate, settings.effective_database_url)
+    await asyncio.to_thread(prepare_schema, settings)
     runtime = metrics_runtime(settings.worker_metrics_port, settings.worker_metrics_host)
     client = await connect_temporal(settings, runtime)
     metrics = WithdrawMetrics(runtime.metric_meter)
@@ -81,6 +81,16 @@ async def run_worker(
                     chore.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await chore
+
+
+def prepare_schema(settings: Settings) -> None:
+    """Dev mode migrates; production refuses an older schema (the migration Job's work)."""
+    if settings.migrates_on_start:
+        migrate(settings.effective_database_url)
+        return
+    version = require_schema(settings.effective_database_url)
+    if version.ahead:
+        log.warning("the database's schema is newer than this release's (a rollout under way)")
 
 
 async def purge_expired_keys(

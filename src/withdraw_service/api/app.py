@@ -26,6 +26,7 @@ from withdraw_service.api.routes import router
 from withdraw_service.api.routes_ops import router as ops_router
 from withdraw_service.bootstrap import ApiState, api_state, connect_temporal, load_policies
 from withdraw_service.domain.outcomes import ProblemCode
+from withdraw_service.persistence.db import require_schema
 from withdraw_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.migrates_on_start:  # else the worker brings the schema up (dev)
+            await asyncio.to_thread(require_schema, settings.effective_database_url)
         temporal = client or await _connect_with_retry(settings)
         state = api_state(settings, temporal, policies)
         install_state(app, state)

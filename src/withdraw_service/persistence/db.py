@@ -6,12 +6,16 @@ number."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -73,10 +77,70 @@ def make_engine(
 MIGRATION_LOCK = 7_301_442_019
 
 
-def migrate(url: str) -> None:
-    """Bring the database to the newest schema (Alembic `upgrade head`)."""
+def _alembic(url: str) -> Config:
     migrations = resources.files("withdraw_service.persistence") / "migrations"
     config = Config()
     config.set_main_option("script_location", str(migrations))
     config.attributes["database_url"] = url
-    command.upgrade(config, "head")
+    return config
+
+
+def migrate(url: str) -> None:
+    """Bring the database to the newest schema (Alembic `upgrade head`)."""
+    command.upgrade(_alembic(url), "head")
+
+
+class SchemaBehind(RuntimeError):
+    """The database's schema is older than this release's: it must be migrated first."""
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    database: tuple[str, ...]  # the revisions the database is at (none: never migrated)
+    release: tuple[str, ...]  # this release's newest revisions
+    known: bool  # every revision of the database is one of this release's
+
+    @property
+    def current(self) -> bool:
+        return set(self.database) == set(self.release)
+
+    @property
+    def ahead(self) -> bool:
+        """Migrated by a newer release: a rollout in progress. Migrations only expand the
+        schema the release before them reads (docs/deployment.md), so this one runs on."""
+        return bool(self.database) and not self.known
+
+
+def schema_version(url: str) -> SchemaVersion:
+    """Where the database's schema stands against this release's migrations (read only)."""
+    script = ScriptDirectory.from_config(_alembic(url))
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            database = tuple(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        engine.dispose()
+    known = True
+    for revision in database:
+        try:
+            known = known and script.revision_map.get_revision(revision) is not None
+        except ResolutionError:
+            known = False
+    return SchemaVersion(database, tuple(script.get_heads()), known)
+
+
+def require_schema(url: str) -> SchemaVersion:
+    """Refuse to run on a schema older than this release's: `withdraw-service migrate` (the
+    migration Job) changes the schema in production, never a worker or an API starting."""
+    version = schema_version(url)
+    if not version.current and not version.ahead:
+        at = (
+            f"the database's schema is at {', '.join(version.database)}"
+            if version.database
+            else "the database has no schema yet"
+        )
+        raise SchemaBehind(
+            f"{at}; this release needs {', '.join(version.release)}:"
+            " run `withdraw-service migrate` first"
+        )
+    return version
