@@ -1,7 +1,7 @@
 """`withdraw-service`: one command for every part (dev stack, api, worker, sim, codec-server)
-and the tools around them (token, codec-key, demo, migrate, openapi). Settings come from
-`WITHDRAW_*` variables, and the flags below override them; the resolved `Settings` object is
-then passed to the part that runs.
+and the tools around them (token, codec-key, demo, migrate, setup-temporal, openapi). Settings
+come from `WITHDRAW_*` variables, and the flags below override them; the resolved `Settings`
+object is then passed to the part that runs.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from withdraw_service import cli_load
+from withdraw_service import cli_deploy, cli_load
 from withdraw_service.cli_options import (
     DatabaseUrl,
     DataDir,
@@ -31,6 +31,8 @@ from withdraw_service.settings import Settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.command()(cli_load.chaos)
 app.command()(cli_load.bench)
+app.command()(cli_deploy.migrate)
+app.command("setup-temporal")(cli_deploy.setup_temporal)
 
 
 def _logging(settings: Settings) -> None:
@@ -322,26 +324,6 @@ def reconcile(
         typer.echo(line)
     if report.mismatches:
         raise typer.Exit(1)
-
-
-@app.command()
-def migrate(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
-    """Bring the database to the newest schema: in production the only way it changes (the
-    migration Job). Safe to run twice at once on PostgreSQL: one waits for the other."""
-    from withdraw_service.persistence.db import migrate as upgrade
-    from withdraw_service.persistence.db import schema_version
-
-    settings = load_settings(database_url=database_url, data_dir=data_dir)
-    _logging(settings)
-    before = schema_version(settings.effective_database_url)
-    if before.ahead:
-        typer.echo(f"the database is at {', '.join(before.database)}, newer than this release")
-        return
-    upgrade(settings.effective_database_url)
-    after = schema_version(settings.effective_database_url).database
-    typer.echo(
-        f"database schema: {', '.join(before.database) or 'none'} -> {', '.join(after)} (newest)"
-    )
 
 
 if __name__ == "__main__":

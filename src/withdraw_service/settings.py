@@ -349,6 +349,13 @@ class Settings(BaseSettings):
             self._check_temporal_tls()
             self._check_real_services()
 
+    def check_temporal_connection(self) -> None:
+        """The checks of a command that only talks to Temporal's services (setup-temporal)."""
+        if self.is_dev:
+            self._check_dev_stays_here()
+        else:
+            self._check_temporal_tls()
+
     def _check_temporal_tls(self) -> None:
         if not self.temporal_on_loopback and not (
             self.temporal_tls
