@@ -178,6 +178,8 @@ class Settings(BaseSettings):
     worker_metrics_port: int = 9464
     # 0.0.0.0 where Prometheus scrapes from another host; loopback by default.
     worker_metrics_host: str = "127.0.0.1"
+    # The worker's probes (/healthz, /readyz: polling), on the metrics host; off unless set.
+    worker_health_port: int | None = Field(default=None, gt=0, lt=65536)
     codec_server_host: str = "127.0.0.1"
     codec_server_port: int = 8081
     # Browser origins allowed to call the codec server (the Web UI's); default: the embedded UI.

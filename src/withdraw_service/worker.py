@@ -27,6 +27,7 @@ from withdraw_service.persistence.db import migrate, require_schema
 from withdraw_service.persistence.idempotency import IdempotencyRepository
 from withdraw_service.schedules import ensure_reconciliation_schedule
 from withdraw_service.settings import Settings
+from withdraw_service.worker_health import WorkerHealth
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +51,32 @@ async def run_worker(
     interceptors: Sequence[Interceptor] = (),
 ) -> None:
     asyncio.get_running_loop().set_default_executor(database_threads(settings))
+    health = WorkerHealth()
+    if settings.worker_health_port is not None:
+        await health.start(settings.worker_metrics_host, settings.worker_health_port)
+    try:
+        await _prepare_and_poll(settings, stop or asyncio.Event(), interceptors, health)
+    finally:
+        await health.close()
+
+
+async def _prepare_and_poll(
+    settings: Settings,
+    stop: asyncio.Event,
+    interceptors: Sequence[Interceptor],
+    health: WorkerHealth,
+) -> None:
     await asyncio.to_thread(prepare_schema, settings)
     runtime = metrics_runtime(settings.worker_metrics_port, settings.worker_metrics_host)
     client = await connect_temporal(settings, runtime)
     metrics = WithdrawMetrics(runtime.metric_meter)
-    stop = stop or asyncio.Event()
     await _schedule_reconciliation(client, settings)
     async with worker_parts(settings, metrics) as parts:
         worker = parts.worker(client, settings.task_queue, interceptors)
         log.info("worker polling task queue %s", settings.task_queue)
         keys = IdempotencyRepository(parts.repository.engine)
         async with worker:
+            health.polling = True
             chores = [
                 asyncio.create_task(
                     watch_backlog(client, settings.task_queue, runtime.metric_meter, stop)
@@ -77,6 +93,7 @@ async def run_worker(
             try:
                 await stop.wait()
             finally:
+                health.polling = False  # draining: not ready from the stop on
                 for chore in chores:
                     chore.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
