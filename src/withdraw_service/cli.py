@@ -124,9 +124,13 @@ def api(
     )
     _logging(settings)
     forward_temporal_core_logs()
-    # The grace covers a request that waits for its withdrawal (WITHDRAW_API_WAIT_SECONDS).
-    grace = int(settings.api_wait_seconds) + 5
-    _serve(create_app(settings), settings.api_host, settings.api_port, settings.log_level, grace)
+    _serve(
+        create_app(settings),
+        settings.api_host,
+        settings.api_port,
+        settings.log_level,
+        settings.api_drain_seconds,
+    )
 
 
 @app.command()

@@ -186,6 +186,12 @@ class Settings(BaseSettings):
     codec_cors_origins: str | None = None
 
     @property
+    def api_drain_seconds(self) -> int:
+        """How long a stopping API lets its requests finish: one that waits for its withdrawal
+        (WITHDRAW_API_WAIT_SECONDS) and 5 s more."""
+        return int(self.api_wait_seconds) + 5
+
+    @property
     def migrates_on_start(self) -> bool:
         return self.environment == "dev" if self.migrate_on_start is None else self.migrate_on_start
 
