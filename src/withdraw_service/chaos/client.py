@@ -43,10 +43,21 @@ class Api:
     def __init__(self, urls: list[str], answers: Answers) -> None:
         self._clients = [httpx.AsyncClient(base_url=url, timeout=30) for url in urls]
         self._turn = itertools.cycle(range(len(urls)))
+        self._retired: list[httpx.AsyncClient] = []
         self.answers = answers
 
+    def replace(self, old: str, new: str) -> None:
+        """Send new requests to `new` instead of `old`, as a load balancer does once a
+        rollout's new pod is ready and the old one terminating; those under way finish."""
+        for index, client in enumerate(self._clients):
+            if str(client.base_url).rstrip("/") == old.rstrip("/"):
+                self._retired.append(client)
+                self._clients[index] = httpx.AsyncClient(base_url=new, timeout=30)
+                return
+        raise ValueError(f"no API at {old}")
+
     async def aclose(self) -> None:
-        for client in self._clients:
+        for client in [*self._clients, *self._retired]:
             await client.aclose()
 
     async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -94,7 +94,7 @@ async def run_chaos(config: ChaosConfig, console: Console) -> Report:
             f"{config.workers} workers, PostgreSQL database {topology.database} (via a proxy)"
         )
         outcomes, answers = await _drive(config, topology, plan, report, console)
-        await _judge(topology, outcomes, answers, report)
+        await judge_run(topology, outcomes, answers, report)
     except BaseException as exc:
         report.violations.append(f"the run itself failed: {type(exc).__name__}: {exc}")
         raise
@@ -189,9 +189,10 @@ def _take(topology: Topology, action: Action) -> float:
     return time.monotonic() - began
 
 
-async def _judge(
+async def judge_run(
     topology: Topology, outcomes: list[Outcome], answers: Answers, report: Report
 ) -> None:
+    """The verdict of a run on `topology`, into `report` (its violations and figures)."""
     violations = report.violations
     # 1. each withdrawal ends as its scenario alone would end it
     by_scenario: dict[str, Counter[str]] = defaultdict(Counter)

@@ -27,6 +27,8 @@ from withdraw_service.persistence.db import migrate
 from withdraw_service.settings import UNREACHABLE_LIMITS, Settings
 from withdraw_service.stack import child_env, temporal_server_args
 
+_ME = [sys.executable, "-m", "withdraw_service.cli"]
+
 
 def short_attempt(activity: str) -> str:
     """A short `startToCloseTimeout` that start-up still accepts for the activity's calls
@@ -94,6 +96,7 @@ class Topology:
     sim: Child = field(init=False)
     worker_children: list[Child] = field(init=False, default_factory=list)
     api_children: list[Child] = field(init=False, default_factory=list)
+    health_ports: dict[str, int] = field(init=False, default_factory=dict)  # worker's probes
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -148,27 +151,41 @@ class Topology:
         # this run's payload key. Owner-only; gone with the folder when the run passes.
         write_private(self.root / "codec-keys", self.settings.codec_keys.get_secret_value())
         migrate(self.direct_database_url)
-        me = [sys.executable, "-m", "withdraw_service.cli"]
         self.server = temporal_child(self.settings)
         # In memory: the simulators are never restarted here, and writing their whole state
         # to a file on every call would make them the bottleneck of a long run.
         self.sim = self._ours(
-            "simulators", [*me, "sim", "--in-memory"], self.settings.sim_port, self.settings
+            "simulators", [*_ME, "sim", "--in-memory"], self.settings.sim_port, self.settings
         )
         self.server.start()
         self.sim.start()
-        for number in range(1, self.workers + 1):
-            settings = self.settings.model_copy(update={"worker_metrics_port": free_port()})
-            child = self._ours(
-                f"worker-{number}", [*me, "worker"], settings.worker_metrics_port, settings
-            )
-            self.worker_children.append(child)
-            child.start()
-        for number in range(1, self.apis + 1):
-            port = free_port()
-            child = self._ours(f"api-{number}", [*me, "api", "--port", str(port)], port)
-            self.api_children.append(child)
-            child.start()
+        for _ in range(self.workers):
+            self.new_worker()
+        for _ in range(self.apis):
+            self.new_api()
+
+    def new_worker(self) -> Child:
+        """One more worker process, started, with its probes on a port of its own
+        (`health_ports`): a rollout's new pod. Waited for until its probes answer."""
+        settings = self.settings.model_copy(
+            update={"worker_metrics_port": free_port(), "worker_health_port": free_port()}
+        )
+        assert settings.worker_health_port is not None
+        name = f"worker-{len(self.worker_children) + 1}"
+        child = self._ours(name, [*_ME, "worker"], settings.worker_health_port, settings)
+        self.health_ports[name] = settings.worker_health_port
+        self.worker_children.append(child)
+        child.start()
+        return child
+
+    def new_api(self) -> Child:
+        """One more API process, started and listening."""
+        port = free_port()
+        name = f"api-{len(self.api_children) + 1}"
+        child = self._ours(name, [*_ME, "api", "--port", str(port)], port)
+        self.api_children.append(child)
+        child.start()
+        return child
 
     def _ours(
         self, name: str, args: list[str], port: int, settings: Settings | None = None
@@ -205,7 +222,11 @@ class Topology:
 
     @property
     def api_urls(self) -> list[str]:
-        return [f"http://127.0.0.1:{child.port}" for child in self.api_children]
+        return [self.url_of(child) for child in self.api_children]
+
+    @staticmethod
+    def url_of(api: Child) -> str:
+        return f"http://127.0.0.1:{api.port}"
 
     @property
     def sim_url(self) -> str:
