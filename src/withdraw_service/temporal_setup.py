@@ -30,6 +30,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from withdraw_service.workflows.models import SEARCH_ATTRIBUTES
 
+# What a cluster answers while a new namespace spreads or a frontend restarts: worth a retry.
+SETTLING = frozenset({RPCStatusCode.NOT_FOUND, RPCStatusCode.UNAVAILABLE})
+
 
 class SetupRefused(RuntimeError):
     """The cluster cannot be made ready as asked (a name taken with another type, a missing
@@ -114,7 +117,8 @@ async def setup_temporal(
 ) -> list[str]:
     """Make `namespace` ready for withdrawals (or, `check_only`, say whether it is); the lines
     say what was found and what done. A namespace just registered is not known to every
-    server part at once: its attributes are retried for up to `settle_seconds`."""
+    server part at once, and a frontend may be briefly unavailable (a cluster rolling out):
+    its attributes are retried for up to `settle_seconds`."""
     report = [await ensure_namespace(client, namespace, retention, create=not check_only)]
     deadline = asyncio.get_running_loop().time() + settle_seconds
     while True:
@@ -122,6 +126,6 @@ async def setup_temporal(
             return report + await ensure_search_attributes(client, namespace, add=not check_only)
         except RPCError as error:
             late = asyncio.get_running_loop().time() > deadline
-            if error.status != RPCStatusCode.NOT_FOUND or late:
+            if error.status not in SETTLING or late:
                 raise
         await asyncio.sleep(1.0)

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -122,12 +122,58 @@ def test_every_variable_set_is_a_setting_and_together_they_pass_production(
                 assert variable["name"] in fields, (name, variable["name"])
             refs = [e for e in container.get("envFrom", [])]
             assert {"configMapRef": {"name": "withdraw-config"}} in refs, name
-            assert {"secretRef": {"name": "withdraw-secrets"}} in refs, name
+            if name in {"withdraw-api", "withdraw-worker"}:
+                assert {"secretRef": {"name": "withdraw-secrets"}} in refs, name
     assert set(SECRET_KEYS) <= fields
     settings = Settings(**_as_fields({**config, **SECRET_KEYS}))
     settings.check_production()  # what a pod of this overlay would refuse, refused here
     assert not settings.migrates_on_start
     assert settings.retry_policies == Path("/etc/withdraw/retry-policies.yaml")
+
+
+def _secret_keys(container: dict[str, Any]) -> set[str]:
+    """The keys of `withdraw-secrets` a container sees (all: "*")."""
+    if {"secretRef": {"name": "withdraw-secrets"}} in container.get("envFrom", []):
+        return {"*"}
+    return {
+        ref["key"]
+        for variable in container.get("env", [])
+        if (ref := variable.get("valueFrom", {}).get("secretKeyRef", {})).get("name")
+        == "withdraw-secrets"
+    }
+
+
+def test_the_jobs_see_only_the_secrets_they_need(rendered: Path) -> None:
+    needs = {
+        "withdraw-migrate": {"WITHDRAW_DATABASE_URL"},
+        "withdraw-setup-temporal": {"WITHDRAW_TEMPORAL_API_KEY"},
+    }
+    for name, spec in _pod_specs(rendered):
+        (container,) = spec["containers"]
+        if name in needs:
+            assert _secret_keys(container) == needs[name], name
+            for variable in container["env"]:  # each under its own name
+                assert variable["name"] == variable["valueFrom"]["secretKeyRef"]["key"]
+
+
+def test_every_file_the_config_names_is_mounted_where_it_is_read(rendered: Path) -> None:
+    files = {
+        key: PurePosixPath(value)
+        for key, value in _config(rendered).items()
+        if key.endswith("_FILE") or key == "WITHDRAW_RETRY_POLICIES"
+    }
+    assert "WITHDRAW_TEMPORAL_TLS_CA_FILE" in files  # the cluster's frontend has its own CA
+    for name, spec in _pod_specs(rendered):
+        if name == "withdraw-migrate":  # reads the database's address only
+            continue
+        (container,) = spec["containers"]
+        mounts = [PurePosixPath(m["mountPath"]) for m in container["volumeMounts"]]
+        for key, path in files.items():
+            if key == "WITHDRAW_RETRY_POLICIES" and name == "withdraw-setup-temporal":
+                continue  # no activity runs there
+            assert any(path.is_relative_to(m) for m in mounts), (name, key, str(path))
+        volumes = {v["name"] for v in spec["volumes"]}
+        assert {m["name"] for m in container["volumeMounts"]} <= volumes, name
 
 
 def _as_fields(variables: dict[str, str]) -> dict[str, Any]:
@@ -222,6 +268,8 @@ def test_the_workers_scale_on_the_queue_wide_backlog_taken_once(rendered: Path) 
     assert rule["metricsQuery"].startswith("max(")  # every worker reports the same figure
     worker_source = (ROOT / "src" / "withdraw_service" / "worker.py").read_text()
     assert '"withdraw_task_queue_backlog"' in worker_source
+    assert '{"task_queue": task_queue}' in worker_source  # the label the selector matches
+    assert rule["metricsQuery"].endswith("by (task_queue)")  # one series per queue, kept
     selector = external["metric"]["selector"]["matchLabels"]
     assert selector["task_queue"] == _config(rendered)["WITHDRAW_TASK_QUEUE"]
 

@@ -101,9 +101,20 @@ def test_an_api_on_an_older_schema_does_not_start(tmp_path: Path) -> None:
         asyncio.run(start())
 
 
+def test_migrate_refuses_sqlite_outside_dev_mode(tmp_path: Path) -> None:
+    """A production Job whose Secret lacks WITHDRAW_DATABASE_URL would otherwise migrate a
+    SQLite file of its own and report success."""
+    runner = CliRunner()
+    env = {"WITHDRAW_ENVIRONMENT": "production", "WITHDRAW_DATABASE_URL": ""}
+    run = runner.invoke(cli, ["migrate", "--data-dir", str(tmp_path)], env=env)
+    assert run.exit_code == 1, run.output
+    assert "set WITHDRAW_DATABASE_URL" in run.output
+    assert list(tmp_path.iterdir()) == []  # no database made
+
+
 def test_migrate_says_where_the_schema_was_and_is(tmp_path: Path) -> None:
     url = _url(tmp_path)
-    runner = CliRunner()
+    runner = CliRunner(env={"WITHDRAW_ENVIRONMENT": "dev"})
     first = runner.invoke(cli, ["migrate", "--database-url", url])
     assert first.exit_code == 0, first.output
     head, _ = _head_and_previous(url)

@@ -4,11 +4,13 @@ not while draining), nothing else served."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import httpx
 import pytest
 
 from tests.support.servers import free_port
+from withdraw_service import worker_health
 from withdraw_service.worker_health import WorkerHealth
 
 pytestmark = pytest.mark.unit
@@ -51,3 +53,63 @@ async def test_a_request_that_is_not_http_gets_400() -> None:
         await health.close()
     with pytest.raises(OSError):  # closed with the worker
         await asyncio.open_connection("127.0.0.1", port)
+
+
+async def _exchange(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 10)
+    except ConnectionError:
+        return b""
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def test_an_overlong_line_is_closed_unanswered_and_the_server_goes_on() -> None:
+    health = WorkerHealth()
+    port = free_port()
+    await health.start("127.0.0.1", port)
+    try:
+        assert await _exchange(port, b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n") == b""
+        answer = await _exchange(port, b"GET /healthz HTTP/1.1\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    finally:
+        await health.close()
+
+
+async def test_a_request_dribbled_past_the_read_limit_is_cut_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(worker_health, "READ_SECONDS", 0.5)
+    health = WorkerHealth()
+    port = free_port()
+    await health.start("127.0.0.1", port)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\n")
+        cut_off = False
+        for _ in range(50):  # a header line every 0.1 s, each well within any per-line limit
+            try:
+                writer.write(b"X-Slow: 1\r\n")
+                await writer.drain()
+            except ConnectionError:
+                cut_off = True
+                break
+            if reader.at_eof() or await _closed(reader):
+                cut_off = True
+                break
+        assert cut_off, "a request sent for 5 s was still being read after a 0.5 s limit"
+        writer.close()
+    finally:
+        await health.close()
+
+
+async def _closed(reader: asyncio.StreamReader) -> bool:
+    try:
+        return await asyncio.wait_for(reader.read(1), 0.1) == b""
+    except TimeoutError:
+        return False
