@@ -1,61 +1,38 @@
 """The worker's probes: alive while its loop answers, ready only while it polls (not before,
-not while draining), nothing else served."""
+not while draining), nothing else served; a client that misbehaves (not HTTP, an overlong
+line, a request dribbled out, too many connections at once) gets nothing and stops no one."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from tests.support.servers import free_port
 from withdraw_service import worker_health
-from withdraw_service.worker_health import WorkerHealth
+from withdraw_service.worker_health import MAX_CONNECTIONS, WorkerHealth
 
 pytestmark = pytest.mark.unit
 
+HEALTHZ = b"GET /healthz HTTP/1.1\r\n\r\n"
 
-async def test_ready_only_while_polling_and_nothing_else_is_served() -> None:
+
+@contextlib.asynccontextmanager
+async def serving() -> AsyncIterator[tuple[WorkerHealth, int]]:
     health = WorkerHealth()
     port = free_port()
     await health.start("127.0.0.1", port)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as probe:
-            assert (await probe.get("/healthz")).status_code == 200
-            starting = await probe.get("/readyz")
-            assert (starting.status_code, starting.text) == (503, "not polling\n")
-            health.polling = True
-            polling = await probe.get("/readyz")
-            assert (polling.status_code, polling.text) == (200, "polling\n")
-            assert (await probe.head("/readyz")).status_code == 200
-            assert (await probe.get("/metrics")).status_code == 404
-            assert (await probe.post("/readyz")).status_code == 405
-            health.polling = False  # told to stop: draining
-            assert (await probe.get("/readyz")).status_code == 503
+        yield health, port
     finally:
         await health.close()
-
-
-async def test_a_request_that_is_not_http_gets_400() -> None:
-    health = WorkerHealth()
-    port = free_port()
-    await health.start("127.0.0.1", port)
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"\x16\x03\x01 hello\r\n\r\n")
-        await writer.drain()
-        answer = await asyncio.wait_for(reader.read(), 5)
-        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
-        writer.close()
-        await writer.wait_closed()
-    finally:
-        await health.close()
-    with pytest.raises(OSError):  # closed with the worker
-        await asyncio.open_connection("127.0.0.1", port)
 
 
 async def _exchange(port: int, request: bytes) -> bytes:
+    """Send `request`, answer what came back before the server closed (b"": nothing)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(request)
@@ -69,26 +46,41 @@ async def _exchange(port: int, request: bytes) -> bytes:
             await writer.wait_closed()
 
 
+async def test_ready_only_while_polling_and_nothing_else_is_served() -> None:
+    async with serving() as (health, port):
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as probe:
+            assert (await probe.get("/healthz")).status_code == 200
+            starting = await probe.get("/readyz")
+            assert (starting.status_code, starting.text) == (503, "not polling\n")
+            health.polling = True
+            polling = await probe.get("/readyz")
+            assert (polling.status_code, polling.text) == (200, "polling\n")
+            assert (await probe.head("/readyz")).status_code == 200
+            assert (await probe.get("/metrics")).status_code == 404
+            assert (await probe.post("/readyz")).status_code == 405
+            health.polling = False  # told to stop: draining
+            assert (await probe.get("/readyz")).status_code == 503
+    with pytest.raises(OSError):  # closed with the worker
+        await asyncio.open_connection("127.0.0.1", port)
+
+
+async def test_a_request_that_is_not_http_gets_400() -> None:
+    async with serving() as (_, port):
+        answer = await _exchange(port, b"\x16\x03\x01 hello\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+
+
 async def test_an_overlong_line_is_closed_unanswered_and_the_server_goes_on() -> None:
-    health = WorkerHealth()
-    port = free_port()
-    await health.start("127.0.0.1", port)
-    try:
+    async with serving() as (_, port):
         assert await _exchange(port, b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n") == b""
-        answer = await _exchange(port, b"GET /healthz HTTP/1.1\r\n\r\n")
-        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
-    finally:
-        await health.close()
+        assert (await _exchange(port, HEALTHZ)).startswith(b"HTTP/1.1 200 OK\r\n")
 
 
 async def test_a_request_dribbled_past_the_read_limit_is_cut_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(worker_health, "READ_SECONDS", 0.5)
-    health = WorkerHealth()
-    port = free_port()
-    await health.start("127.0.0.1", port)
-    try:
+    async with serving() as (_, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /healthz HTTP/1.1\r\n")
         cut_off = False
@@ -104,8 +96,6 @@ async def test_a_request_dribbled_past_the_read_limit_is_cut_off(
                 break
         assert cut_off, "a request sent for 5 s was still being read after a 0.5 s limit"
         writer.close()
-    finally:
-        await health.close()
 
 
 async def _closed(reader: asyncio.StreamReader) -> bool:
@@ -113,3 +103,18 @@ async def _closed(reader: asyncio.StreamReader) -> bool:
         return await asyncio.wait_for(reader.read(1), 0.1) == b""
     except TimeoutError:
         return False
+
+
+async def test_connections_past_the_cap_are_closed_and_served_again_once_freed() -> None:
+    async with serving() as (_, port):
+        idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(MAX_CONNECTIONS)]
+        await asyncio.sleep(0.2)  # each is being read (and says nothing)
+        assert await _exchange(port, HEALTHZ) == b""
+        for _, writer in idle:
+            writer.close()
+        for _ in range(50):  # as soon as the server has seen them go
+            answer = await _exchange(port, HEALTHZ)
+            if answer:
+                break
+            await asyncio.sleep(0.1)
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
