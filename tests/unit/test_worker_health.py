@@ -47,19 +47,21 @@ async def _exchange(port: int, request: bytes) -> bytes:
 
 
 async def test_ready_only_while_polling_and_nothing_else_is_served() -> None:
-    async with serving() as (health, port):
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as probe:
-            assert (await probe.get("/healthz")).status_code == 200
-            starting = await probe.get("/readyz")
-            assert (starting.status_code, starting.text) == (503, "not polling\n")
-            health.polling = True
-            polling = await probe.get("/readyz")
-            assert (polling.status_code, polling.text) == (200, "polling\n")
-            assert (await probe.head("/readyz")).status_code == 200
-            assert (await probe.get("/metrics")).status_code == 404
-            assert (await probe.post("/readyz")).status_code == 405
-            health.polling = False  # told to stop: draining
-            assert (await probe.get("/readyz")).status_code == 503
+    async with (
+        serving() as (health, port),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as probe,
+    ):
+        assert (await probe.get("/healthz")).status_code == 200
+        starting = await probe.get("/readyz")
+        assert (starting.status_code, starting.text) == (503, "not polling\n")
+        health.polling = True
+        polling = await probe.get("/readyz")
+        assert (polling.status_code, polling.text) == (200, "polling\n")
+        assert (await probe.head("/readyz")).status_code == 200
+        assert (await probe.get("/metrics")).status_code == 404
+        assert (await probe.post("/readyz")).status_code == 405
+        health.polling = False  # told to stop: draining
+        assert (await probe.get("/readyz")).status_code == 503
     with pytest.raises(OSError):  # closed with the worker
         await asyncio.open_connection("127.0.0.1", port)
 
