@@ -118,7 +118,8 @@ async def setup_temporal(
     """Make `namespace` ready for withdrawals (or, `check_only`, say whether it is); the lines
     say what was found and what done. A namespace just registered is not known to every
     server part at once, and a frontend may be briefly unavailable (a cluster rolling out):
-    its attributes are retried for up to `settle_seconds`."""
+    reading and adding its attributes is retried for up to `settle_seconds`. A failure to
+    connect or to describe the namespace is raised (the Job is retried by Kubernetes)."""
     report = [await ensure_namespace(client, namespace, retention, create=not check_only)]
     deadline = asyncio.get_running_loop().time() + settle_seconds
     while True:

@@ -62,10 +62,20 @@ class Child:
 
     def terminate(self, timeout: float = 60.0) -> int:
         """SIGTERM, as a rollout does; wait for the exit and answer its code."""
+        self.ask_to_stop()
+        return self.wait(timeout)
+
+    def ask_to_stop(self) -> None:
+        """SIGTERM, without waiting."""
         if self.process is None:
             raise RuntimeError(f"{self.name} was never started")
         if self.running:
             self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        """The exit code, once it has exited; killed (and TimeoutExpired) after `timeout`."""
+        if self.process is None:
+            raise RuntimeError(f"{self.name} was never started")
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -166,13 +166,14 @@ class Topology:
 
     def new_worker(self) -> Child:
         """One more worker process, started, with its probes on a port of its own
-        (`health_ports`): a rollout's new pod. Waited for until its probes answer."""
+        (`health_ports`): a rollout's new pod. Waited for until its metrics port listens,
+        which it opens once it has checked the schema (its probes answer from the start)."""
         settings = self.settings.model_copy(
             update={"worker_metrics_port": free_port(), "worker_health_port": free_port()}
         )
         assert settings.worker_health_port is not None
         name = f"worker-{len(self.worker_children) + 1}"
-        child = self._ours(name, [*_ME, "worker"], settings.worker_health_port, settings)
+        child = self._ours(name, [*_ME, "worker"], settings.worker_metrics_port, settings)
         self.health_ports[name] = settings.worker_health_port
         self.worker_children.append(child)
         child.start()
