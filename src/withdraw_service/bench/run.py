@@ -175,8 +175,8 @@ async def _hold(
     async def initiate(lane: int) -> None:
         try:
             held[lane] = await flows.hold(lane)
-        except FlowFailed as why:
-            failed[str(why)] = failed.get(str(why), 0) + 1
+        except (FlowFailed, httpx.TransportError) as why:  # one flow lost, not the run
+            failed[_why(why)] = failed.get(_why(why), 0) + 1
         progress.advance(task)
 
     probe = list(range(min(20, config.hold)))
@@ -196,8 +196,8 @@ async def _hold(
     async def release(lane: int, data: dict[str, str]) -> None:
         try:
             await flows.release(lane, data)
-        except FlowFailed as why:
-            failed[str(why)] = failed.get(str(why), 0) + 1
+        except (FlowFailed, httpx.TransportError) as why:
+            failed[_why(why)] = failed.get(_why(why), 0) + 1
         progress.advance(drain)
 
     await _bounded([release(lane, data) for lane, data in held.items()], config.concurrency)
@@ -211,6 +211,11 @@ async def _hold(
         drain_seconds=round(time.perf_counter() - started, 1),
         failed=failed,
     )
+
+
+def _why(failure: Exception) -> str:
+    """How a held flow failed, as counted: the flow's own words, or the transport error."""
+    return str(failure) if isinstance(failure, FlowFailed) else type(failure).__name__
 
 
 async def _status_ms(
