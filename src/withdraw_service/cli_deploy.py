@@ -24,22 +24,16 @@ from withdraw_service.logs import configure_logging
 def migrate(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
     """Bring the database to the newest schema: in production the only way it changes (the
     migration Job). Safe to run twice at once on PostgreSQL: one waits for the other."""
-    from sqlalchemy import make_url
-
     from withdraw_service.persistence.db import migrate as upgrade
     from withdraw_service.persistence.db import schema_version
 
     settings = load_settings(database_url=database_url, data_dir=data_dir)
     configure_logging(settings.log_level)
-    if not settings.is_dev and make_url(settings.effective_database_url).get_backend_name() == (
-        "sqlite"
-    ):  # most likely WITHDRAW_DATABASE_URL missing from the Secret: never a file in /tmp
-        typer.echo(
-            "migrate: outside dev mode the schema lives in PostgreSQL: set "
-            "WITHDRAW_DATABASE_URL (postgresql+psycopg://...); SQLite is for dev mode",
-            err=True,
-        )
-        raise typer.Exit(1)
+    try:
+        settings.check_database()
+    except ValueError as refused:
+        typer.echo(f"migrate: {refused}", err=True)
+        raise typer.Exit(1) from None
     before = schema_version(settings.effective_database_url)
     if before.ahead:
         typer.echo(f"the database is at {', '.join(before.database)}, newer than this release")

@@ -265,16 +265,23 @@ class Settings(BaseSettings):
         if url.get_backend_name() != "sqlite" and not is_loopback(url.host or ""):
             raise ValueError("dev mode uses SQLite or a database on this machine only")
 
+    def check_database(self) -> None:
+        """Outside dev mode no SQLite file per process (`migrate` too: a Secret without
+        WITHDRAW_DATABASE_URL would otherwise migrate a file of its own in /tmp)."""
+        if not self.is_dev and make_url(self.effective_database_url).get_backend_name() == (
+            "sqlite"
+        ):
+            raise ValueError(
+                "SQLite is for dev mode: set WITHDRAW_DATABASE_URL to PostgreSQL "
+                "(postgresql+psycopg://...) outside dev mode"
+            )
+
     def _check_real_services(self) -> None:
         """Outside dev mode: no SQLite file per process, and the real external services over
         HTTPS with real DriveWealth credentials, never a silent fall-back to the simulators.
         `WITHDRAW_SIMULATED_SERVICES=true` says a deployment means the simulators (a chaos
         run, a rehearsal): then they must be on this machine."""
-        if make_url(self.effective_database_url).get_backend_name() == "sqlite":
-            raise ValueError(
-                "SQLite is for dev mode: set WITHDRAW_DATABASE_URL to PostgreSQL "
-                "(postgresql+psycopg://...) outside dev mode"
-            )
+        self.check_database()
         urls = {service: self.service_url(service) for service in SERVICES}
         if self.simulated_services:
             for service, url in urls.items():

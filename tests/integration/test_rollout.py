@@ -69,8 +69,10 @@ async def until_not_ready(
 async def test_replacing_every_worker_and_an_api_one_by_one_loses_nothing(
     tmp_path: Path,
 ) -> None:
-    topology = Topology(tmp_path / "rollout", POSTGRES_DSN, workers=3, apis=2)
-    topology.otp_timeout_seconds = 30  # the no-OTP scenario ends within the test
+    # A 30 s OTP window: the no-OTP scenario ends within the test.
+    topology = Topology(
+        tmp_path / "rollout", POSTGRES_DSN, workers=3, apis=2, otp_timeout_seconds=30
+    )
     await asyncio.to_thread(topology.start, SHIPPED_RETRY_POLICIES)
     steps: list[tuple[str, int]] = []  # each replacement, and the withdrawals then in flight
     answers = Answers()
