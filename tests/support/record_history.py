@@ -76,10 +76,20 @@ PATHS = {
     ),
     # The API's finalize as one update: an accepted code answered with the receipt.
     "receipt_in_one_update_encrypted": FakeActivities,
+    # validateUser and checkRestrictions in the worker (patch local-lookups): their results
+    # are markers; a refusal and a database outage reach the workflow as the error itself.
+    "local_lookups_encrypted": FakeActivities,
+    "local_lookups_refused": lambda: FakeActivities(user_error=FailureType.USER_INVALID),
+    "local_lookups_database_wait": lambda: FakeActivities(
+        restriction_errors=[FailureType.DATABASE_UNAVAILABLE] * 2
+    ),
 }
 # Paths whose workflow waits on timers before `initiate` can answer: the time-skipping server
 # skips time only while a client waits on a result, so the recorder skips it explicitly.
-WAITS_BEFORE_INITIATE = {"database_wait": timedelta(seconds=10)}
+WAITS_BEFORE_INITIATE = {
+    "database_wait": timedelta(seconds=10),
+    "local_lookups_database_wait": timedelta(seconds=10),
+}
 
 
 def converter_for(name: str) -> DataConverter:
@@ -126,11 +136,12 @@ async def record(name: str) -> None:
             )
             if name in WAITS_BEFORE_INITIATE:
                 await env.sleep(WAITS_BEFORE_INITIATE[name])
-            await handle.execute_update(WithdrawWorkflow.initiate)
-            await handle.execute_update(
-                WithdrawWorkflow.submit_otp,
-                OtpSubmission(otp_code=GOOD_OTP, until_receipt=name.startswith("receipt_")),
-            )
+            initiated = await handle.execute_update(WithdrawWorkflow.initiate)
+            if not initiated.status.is_terminal:  # a refused initiation has no OTP to take
+                await handle.execute_update(
+                    WithdrawWorkflow.submit_otp,
+                    OtpSubmission(otp_code=GOOD_OTP, until_receipt=name.startswith("receipt_")),
+                )
             await handle.result()
             history = await handle.fetch_history()
     folder = ROOT / "tests" / "histories"

@@ -5,6 +5,7 @@ never a failed execution that would leave it in flight with its account claimed.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -110,12 +111,17 @@ async def _scheduled(handle: WorkflowHandle[WithdrawWorkflow, WithdrawState]) ->
     return counts
 
 
-async def _local_markers(handle: WorkflowHandle[WithdrawWorkflow, WithdrawState]) -> int:
-    """Local activities recorded in the history (one marker each, failed or not)."""
+async def _local_saves(handle: WorkflowHandle[WithdrawWorkflow, WithdrawState]) -> int:
+    """saveToDb run in the worker, as the history records it (one marker each, failed or not;
+    the marker's data, written by the SDK, names the activity)."""
     found = 0
     async for event in handle.fetch_history_events():
-        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-            found += event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+        if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+            continue
+        marker = event.marker_recorded_event_attributes
+        if marker.marker_name == "core_local_activity":
+            data = json.loads(marker.details["data"].payloads[0].data)
+            found += data["activity_type"] == A.SAVE_TO_DB
     return found
 
 
@@ -129,7 +135,7 @@ async def test_a_long_database_outage_is_waited_out_without_the_history_growing(
     final, handle = await _run(client, task_queue, fakes, _quick_retries(withdraw_input))
     assert final.status == S.COMPLETED
     assert fakes.attempts[A.SAVE_TO_DB] == len(final.history) + 12
-    assert await _local_markers(handle) == len(final.history)
+    assert await _local_saves(handle) == len(final.history)
     assert (await _scheduled(handle))[A.SAVE_TO_DB] == 1
 
 
@@ -236,7 +242,7 @@ async def test_a_save_too_slow_in_the_worker_is_handed_to_the_server(
     final, handle = await _run(client, task_queue, fakes, withdraw_input)
     assert final.status == S.COMPLETED
     assert fakes.slow == [True]
-    assert await _local_markers(handle) == len(final.history)  # the slow one failed: a marker too
+    assert await _local_saves(handle) == len(final.history)  # the slow one failed: a marker too
     assert (await _scheduled(handle))[A.SAVE_TO_DB] == 1
     # The one handed over is saved once by the server's attempt.
     assert [s.status for s in fakes.saved] == [e.status for e in final.history]

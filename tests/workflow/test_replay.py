@@ -33,6 +33,9 @@ def test_histories_are_checked_in() -> None:
         "happy_path_encrypted",
         "compensation_encrypted",
         "database_wait",
+        "local_lookups_encrypted",
+        "local_lookups_refused",
+        "local_lookups_database_wait",
     }
 
 

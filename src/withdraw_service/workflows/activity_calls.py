@@ -82,6 +82,20 @@ async def run_local_activity(
     )
 
 
+async def run_local_lookup(
+    policies: RetryPolicies, method: Callable[[Any, ArgT], Awaitable[ResultT]], arg: ArgT
+) -> ResultT:
+    """A short lookup that is safe to run again (a read, an idempotent claim) in this worker,
+    with the timeout and retry policy of its registered name: no round trip through the
+    server, its result a marker in the history. It fails as its `ApplicationError` itself,
+    or as an `ActivityError` around a `TimeoutError` (`failure_type` reads both)."""
+    name = activity._Definition.must_from_callable(method).name
+    assert name is not None, "activities here are never dynamic"
+    return await workflow.execute_local_activity_method(
+        method, arg, **activity_options(policies, name, None)
+    )
+
+
 async def run_activity_by_name(policies: RetryPolicies, name: ActivityName, arg: Any) -> Any:
     """Untyped, by name: only for replaying old branches whose result type has changed since."""
     return await workflow.execute_activity(
@@ -122,6 +136,27 @@ async def wait_until(condition: Callable[[], bool], within: timedelta) -> bool:
 def error_type(err: ActivityError) -> str | None:
     cause = err.cause
     return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def _application_error(err: FailureError) -> ApplicationError | None:
+    """The activity's own error: a local activity's failure is it, a server-run one's holds it."""
+    if isinstance(err, ApplicationError):
+        return err
+    cause = err.cause if isinstance(err, ActivityError) else None
+    return cause if isinstance(cause, ApplicationError) else None
+
+
+def failure_type(err: FailureError) -> str | None:
+    """The type of a failed activity's `ApplicationError`, run by the server or in the worker."""
+    application = _application_error(err)
+    return application.type if application else None
+
+
+def failure_message(err: FailureError) -> str:
+    application = _application_error(err)
+    if application is not None:
+        return str(application.message)
+    return str(err.cause or err) if isinstance(err, ActivityError) else str(err)
 
 
 def failure_kind(err: FailureError) -> str:

@@ -25,3 +25,6 @@ LOCAL_SAVES = "local-saves"
 # The bank's attemptsRemaining may only lower the OTP attempts left, never raise them above
 # WITHDRAW_OTP_MAX_ATTEMPTS.
 OTP_ATTEMPTS_CEILING = "otp-attempts-ceiling"
+# validateUser and checkRestrictions run in the worker (local activities, with their own
+# timeouts and retry policies): two round trips through the server fewer before the OTP.
+LOCAL_LOOKUPS = "local-lookups"

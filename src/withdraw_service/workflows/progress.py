@@ -28,9 +28,10 @@ with workflow.unsafe.imports_passed_through():
         failure_kind,
         run_activity,
         run_local_activity,
+        run_local_lookup,
     )
     from withdraw_service.workflows.models import WITHDRAW_STATUS, WithdrawInput
-    from withdraw_service.workflows.patches import LOCAL_SAVES
+    from withdraw_service.workflows.patches import LOCAL_LOOKUPS, LOCAL_SAVES
 
 # A save in the worker gets this long (the workflow task it runs in has 10 s) before it is
 # handed to the server instead.
@@ -84,6 +85,14 @@ class Progress:
         if arg is None:
             return await run_activity(self.request.policies, method, attempts=attempts)
         return await run_activity(self.request.policies, method, arg, attempts=attempts)
+
+    async def lookup(self, method: Callable[[Any, ArgT], Awaitable[ResultT]], arg: ArgT) -> ResultT:
+        """A short lookup safe to run again (validateUser, checkRestrictions), with its retry
+        policy: in this worker (no round trip through the server), or, in a withdrawal started
+        before that change, through the server as it was. Fails as `run_local_lookup` says."""
+        if workflow.patched(LOCAL_LOOKUPS):
+            return await run_local_lookup(self.request.policies, method, arg)
+        return await self.run(method, arg)
 
     async def transition(self, status: WithdrawStatus, **changes: Any) -> None:
         """Persist the new status with its history row first, then make it visible."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from withdraw_service.activities.models import (
@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from withdraw_service.domain.statuses import RECEIPT, WithdrawStatus
     from withdraw_service.domain.withdrawal import HistoryEntry, WithdrawState
-    from withdraw_service.workflows.activity_calls import error_message, error_type
+    from withdraw_service.workflows.activity_calls import failure_message, failure_type
     from withdraw_service.workflows.models import (
         WORKFLOW_NAME,
         OtpResult,
@@ -167,11 +167,11 @@ class WithdrawWorkflow:
     async def _validate_and_reserve(self) -> UserContext:
         progress = self._progress
         try:
-            user = await progress.run(
+            user = await progress.lookup(
                 WithdrawActivities.validate_user,
                 ValidateUserInput(user_id=progress.request.user_id),
             )
-        except ActivityError as err:
+        except (ActivityError, ApplicationError) as err:
             raise _initiation_failed(err) from None
         progress.dw_account_id = user.dw_account_id
         check = CheckRestrictionsInput(
@@ -183,12 +183,12 @@ class WithdrawWorkflow:
         wait = DATABASE_WAIT_FIRST
         while True:
             try:
-                await progress.run(WithdrawActivities.check_restrictions, check)
+                await progress.lookup(WithdrawActivities.check_restrictions, check)
                 return user
-            except ActivityError as err:
+            except (ActivityError, ApplicationError) as err:
                 # Our database away is infrastructure, never the customer's outcome: wait for
                 # it and check again (claiming is idempotent), however long it takes.
-                outage = error_type(err) == FailureType.DATABASE_UNAVAILABLE
+                outage = failure_type(err) == FailureType.DATABASE_UNAVAILABLE
                 if not (outage and workflow.patched(WAIT_FOR_DATABASE)):
                     raise _initiation_failed(err) from None
             await workflow.sleep(wait)
@@ -310,9 +310,9 @@ class WithdrawWorkflow:
         raise Ended(S.MANUAL_REVIEW_REQUIRED, FailureCode.TRANSFER_UNRESOLVED, reason)
 
 
-def _initiation_failed(err: ActivityError) -> Ended:
-    status, code = initiation_ending(error_type(err))
-    return Ended(status, code, error_message(err))
+def _initiation_failed(err: FailureError) -> Ended:
+    status, code = initiation_ending(failure_type(err))
+    return Ended(status, code, failure_message(err))
 
 
 def _finalize_failure(result: FinalizeTransferResult) -> Ended:
