@@ -127,9 +127,10 @@ class Settings(BaseSettings):
     max_concurrent_activities: int = Field(default=100, gt=0)
     max_concurrent_workflow_tasks: int = Field(default=50, gt=0)
     worker_shutdown_grace_seconds: float = Field(default=30.0, ge=0)
-    # Workflow executions a worker keeps in memory between their tasks (the SDK's default);
-    # one evicted is replayed from its history at its next task (docs/performance.md).
-    max_cached_workflows: int = Field(default=1000, ge=0)
+    # Workflow executions a worker keeps in memory between their tasks (about 180 KB each);
+    # one evicted is replayed from its history at its next task. 300 keeps a worker under
+    # 250 MB however many withdrawals wait (docs/performance.md, "Workflow cache").
+    max_cached_workflows: int = Field(default=300, ge=0)
     # Connections per process, and the threads that use them (database calls run in threads).
     database_pool_size: int = Field(default=10, gt=0)
     # Below every activity's timeout: a blocked database call fails (and is retried) before
