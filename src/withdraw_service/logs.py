@@ -46,6 +46,7 @@ from temporalio.worker import (
     ExecuteWorkflowInput,
     Interceptor,
     StartActivityInput,
+    StartLocalActivityInput,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
     WorkflowOutboundInterceptor,
@@ -352,12 +353,17 @@ class _WorkflowOutboundLogContext(WorkflowOutboundInterceptor):
         self._inbound = inbound
 
     def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
-        if self._inbound.correlation_id:
-            input.headers = {
-                **input.headers,
-                CORRELATION_HEADER: _header_payload(self._inbound.correlation_id),
-            }
+        input.headers = self._with_correlation(input.headers)
         return super().start_activity(input)
+
+    def start_local_activity(self, input: StartLocalActivityInput) -> workflow.ActivityHandle[Any]:
+        input.headers = self._with_correlation(input.headers)
+        return super().start_local_activity(input)
+
+    def _with_correlation(self, headers: Mapping[str, Payload]) -> Mapping[str, Payload]:
+        if not self._inbound.correlation_id:
+            return headers
+        return {**headers, CORRELATION_HEADER: _header_payload(self._inbound.correlation_id)}
 
 
 def _header_payload(value: str) -> Payload:

@@ -427,6 +427,9 @@ KILL_CASES = [
     Case(A.MARK_COMPENSATED, REVERSAL_FAILS, S.COMPENSATED, operator_retry=True),
 ]
 assert {c.activity for c in KILL_CASES} == set(A), "every activity has its kill case"
+# Run in the worker, inside the workflow task (local activities): no attempt of theirs is in the
+# history; a kill shows as the workflow task timing out, and the replacement runs them again.
+IN_THE_WORKER = {A.SAVE_TO_DB, A.VALIDATE_USER, A.CHECK_RESTRICTIONS}
 
 
 async def kill_during(lane: Lane, case: Case) -> None:
@@ -441,8 +444,8 @@ async def kill_during(lane: Lane, case: Case) -> None:
         withdrawal = asyncio.create_task(lane.withdraw())
     try:
         running_in = await lane.entered(withdrawal)  # the workflow (or compensation child) of it
-        if case.activity == A.SAVE_TO_DB:
-            # Tried first inside the workflow task, for at most 2 s: killed at once, before a
+        if case.activity in IN_THE_WORKER:
+            # Inside the workflow task (a save for at most 2 s): killed at once, before a
             # replacement could take the task over.
             await asyncio.to_thread(held.kill)
             await lane.worker()
@@ -457,11 +460,11 @@ async def kill_during(lane: Lane, case: Case) -> None:
     for workflow_id in {running_in, state["workflowId"]}:
         await lane.assert_execution_completed(workflow_id)
     retried = max(await lane.attempts(running_in, case.activity), default=0)
-    if case.activity == A.SAVE_TO_DB and retried <= 1:
-        # Killed inside the save in the worker: the workflow task it ran in timed out, and the
-        # replacement ran it again (the save with it).
+    if case.activity in IN_THE_WORKER and retried <= 1:
+        # Killed inside the activity in the worker: the workflow task it ran in timed out, and
+        # the replacement ran it again (and the activity with it).
         timed_out = await lane.task_timeouts(running_in)
-        assert timed_out >= 1, "saveToDb: no workflow task timed out: was nothing held?"
+        assert timed_out >= 1, f"{case.activity}: no workflow task timed out: was nothing held?"
     else:
         assert retried > 1, f"{case.activity} was not retried: was nothing held?"
 

@@ -4,6 +4,7 @@ scripted outcomes. Each test tells the fake what each step should answer.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -44,6 +45,7 @@ GOOD_OTP = "123456"
 @dataclass
 class FakeActivities:
     user_error: str | None = None
+    user_delay: float = 0.0  # seconds validateUser takes (past its timeout: it times out)
     restriction_error: str | None = None
     restriction_errors: list[str] = field(default_factory=list)  # one per call, then the above
     initiate_error: str | None = None
@@ -85,6 +87,7 @@ class FakeActivities:
     @activity.defn(name=A.VALIDATE_USER)
     async def validate_user(self, request: ValidateUserInput) -> UserContext:
         self.calls.append(A.VALIDATE_USER)
+        await asyncio.sleep(self.user_delay)
         _maybe_fail(self.user_error)
         return UserContext(
             user_id=request.user_id,

@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -24,8 +25,10 @@ from temporalio.worker import Interceptor, Worker
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
 from tests.support.paths import RETRY_POLICIES, ROOT, TEMPORAL_TEST_SERVER
 from tests.support.temporal import register_search_attributes
+from tests.support.workflow_runs import with_timeout
 from withdraw_service.bootstrap import WORKFLOWS, data_converter, load_policies
 from withdraw_service.domain.outcomes import DwRedemptionStatus, FailureType
+from withdraw_service.domain.policies import ActivityName
 from withdraw_service.logs import LogContextInterceptor
 from withdraw_service.settings import Settings
 from withdraw_service.workflows.models import OtpSubmission, WithdrawInput
@@ -83,6 +86,15 @@ PATHS = {
     "local_lookups_database_wait": lambda: FakeActivities(
         restriction_errors=[FailureType.DATABASE_UNAVAILABLE] * 2
     ),
+    # validateUser outlives its (shortened) timeout twice: replayed, the failure reaches the
+    # workflow as a bare TimeoutError, not the ActivityError it was live.
+    "local_lookups_timeout": lambda: FakeActivities(user_delay=1.0),
+}
+# Paths recorded with a policy of their own.
+POLICY_CHANGES: dict[str, Callable[[WithdrawInput], WithdrawInput]] = {
+    "local_lookups_timeout": lambda request: with_timeout(
+        request, ActivityName.VALIDATE_USER, timedelta(milliseconds=200), 2
+    ),
 }
 # Paths whose workflow waits on timers before `initiate` can answer: the time-skipping server
 # skips time only while a client waits on a result, so the recorder skips it explicitly.
@@ -122,15 +134,17 @@ async def record(name: str) -> None:
             activities=fakes.all(),
             interceptors=interceptors,
         ):
+            request = WithdrawInput(
+                correlation_id=str(uuid.uuid4()),
+                user_id="user-1001",
+                amount=Decimal("150.00"),
+                product_number="ACC-1",
+                policies=load_policies(RETRY_POLICIES),
+            )
+            change = POLICY_CHANGES.get(name)
             handle = await client.start_workflow(
                 WithdrawWorkflow.run,
-                WithdrawInput(
-                    correlation_id=str(uuid.uuid4()),
-                    user_id="user-1001",
-                    amount=Decimal("150.00"),
-                    product_number="ACC-1",
-                    policies=load_policies(RETRY_POLICIES),
-                ),
+                change(request) if change else request,
                 id=f"WITHDRAW-{uuid.uuid4()}",
                 task_queue="record",
             )

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from temporalio.client import Client, WorkflowHandle
 
 from tests.support.fake_activities import FakeActivities
 from tests.support.workers import fake_worker
+from withdraw_service.domain.policies import ActivityName
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.domain.withdrawal import WithdrawState
 from withdraw_service.workflows.models import WithdrawInput
@@ -36,3 +38,20 @@ async def withdrawal(
             state = await handle.execute_update(WithdrawWorkflow.initiate)
             assert state.status == S.AWAITING_OTP
         yield handle
+
+
+def with_timeout(
+    request: WithdrawInput, name: ActivityName, timeout: timedelta, attempts: int
+) -> WithdrawInput:
+    """The same request with one activity's start-to-close timeout and attempts replaced: a
+    timeout reached in milliseconds (a local activity's wait is real time, never skipped)."""
+    policy = request.policies.of(name)
+    changed = policy.model_copy(
+        update={
+            "start_to_close_timeout": timeout,
+            "retry_policy": policy.retry_policy.model_copy(update={"maximum_attempts": attempts}),
+        }
+    )
+    activities = {**request.policies.activities, name.value: changed}
+    policies = request.policies.model_copy(update={"activities": activities})
+    return request.model_copy(update={"policies": policies})

@@ -6,15 +6,19 @@ API's update-with-start) answers with that terminal state.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
 
 from tests.support.fake_activities import FakeActivities
 from tests.support.workers import fake_worker
 from tests.support.workflow_asserts import assert_every_transition_saved, statuses
-from tests.support.workflow_runs import withdrawal
+from tests.support.workflow_runs import with_timeout, withdrawal
+from withdraw_service.bootstrap import WORKFLOWS
 from withdraw_service.domain.outcomes import FailureCode, FailureType
 from withdraw_service.domain.policies import ActivityName as A
 from withdraw_service.domain.statuses import WithdrawStatus as S
@@ -88,6 +92,26 @@ async def test_validate_user_other_error_ends_initiation_failed_upstream_unavail
     assert statuses(final) == [S.INITIATED, S.INITIATION_FAILED]
     assert fakes.calls == [A.VALIDATE_USER]
     assert_every_transition_saved(fakes, final)
+
+
+async def test_validate_user_timing_out_ends_initiation_failed_and_replays(
+    client: Client, task_queue: str, withdraw_input: WithdrawInput
+) -> None:
+    """validateUser (run in the worker) outlives its timeout on every attempt ->
+    INITIATION_FAILED/UPSTREAM_UNAVAILABLE. Its failure reaches the workflow in one shape live
+    and in another when replayed from its marker: the history must replay all the same."""
+    fakes = FakeActivities(user_delay=1.0)
+    request = with_timeout(withdraw_input, A.VALIDATE_USER, timedelta(milliseconds=200), 2)
+    initiated, final, handle = await initiate_and_finish(client, task_queue, fakes, request)
+
+    assert final.status == initiated.status == S.INITIATION_FAILED
+    assert final.failure_code == FailureCode.UPSTREAM_UNAVAILABLE
+    assert fakes.calls == [A.VALIDATE_USER, A.VALIDATE_USER]
+    assert_every_transition_saved(fakes, final)
+    replayed = await Replayer(
+        workflows=WORKFLOWS, data_converter=pydantic_data_converter
+    ).replay_workflow(await handle.fetch_history(), raise_on_replay_failure=False)
+    assert replayed.replay_failure is None
 
 
 @pytest.mark.parametrize(

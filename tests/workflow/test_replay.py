@@ -36,6 +36,7 @@ def test_histories_are_checked_in() -> None:
         "local_lookups_encrypted",
         "local_lookups_refused",
         "local_lookups_database_wait",
+        "local_lookups_timeout",
     }
 
 

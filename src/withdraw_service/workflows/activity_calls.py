@@ -87,8 +87,7 @@ async def run_local_lookup(
 ) -> ResultT:
     """A short lookup that is safe to run again (a read, an idempotent claim) in this worker,
     with the timeout and retry policy of its registered name: no round trip through the
-    server, its result a marker in the history. It fails as its `ApplicationError` itself,
-    or as an `ActivityError` around a `TimeoutError` (`failure_type` reads both)."""
+    server, its result a marker in the history. Its failure: see `Progress.lookup`."""
     name = activity._Definition.must_from_callable(method).name
     assert name is not None, "activities here are never dynamic"
     return await workflow.execute_local_activity_method(
@@ -153,6 +152,8 @@ def failure_type(err: FailureError) -> str | None:
 
 
 def failure_message(err: FailureError) -> str:
+    """The activity's own words: its `ApplicationError`'s message, else what failed (a timeout
+    says the same live, inside an `ActivityError`, and replayed, bare)."""
     application = _application_error(err)
     if application is not None:
         return str(application.message)

@@ -89,7 +89,10 @@ class Progress:
     async def lookup(self, method: Callable[[Any, ArgT], Awaitable[ResultT]], arg: ArgT) -> ResultT:
         """A short lookup safe to run again (validateUser, checkRestrictions), with its retry
         policy: in this worker (no round trip through the server), or, in a withdrawal started
-        before that change, through the server as it was. Fails as `run_local_lookup` says."""
+        before that change, through the server as it was. Catch its failure as `FailureError`:
+        run in the worker, it arrives as the `ApplicationError` itself, and a timeout as an
+        `ActivityError` around a `TimeoutError` live but as the bare `TimeoutError` when
+        replayed from its marker (`failure_type` / `failure_message` read every shape)."""
         if workflow.patched(LOCAL_LOOKUPS):
             return await run_local_lookup(self.request.policies, method, arg)
         return await self.run(method, arg)

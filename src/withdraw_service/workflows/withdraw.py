@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from withdraw_service.activities.models import (
@@ -171,7 +171,7 @@ class WithdrawWorkflow:
                 WithdrawActivities.validate_user,
                 ValidateUserInput(user_id=progress.request.user_id),
             )
-        except (ActivityError, ApplicationError) as err:
+        except FailureError as err:  # run in the worker: see Progress.lookup
             raise _initiation_failed(err) from None
         progress.dw_account_id = user.dw_account_id
         check = CheckRestrictionsInput(
@@ -185,7 +185,7 @@ class WithdrawWorkflow:
             try:
                 await progress.lookup(WithdrawActivities.check_restrictions, check)
                 return user
-            except (ActivityError, ApplicationError) as err:
+            except FailureError as err:  # run in the worker: see Progress.lookup
                 # Our database away is infrastructure, never the customer's outcome: wait for
                 # it and check again (claiming is idempotent), however long it takes.
                 outage = failure_type(err) == FailureType.DATABASE_UNAVAILABLE
