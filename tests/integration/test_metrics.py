@@ -261,6 +261,9 @@ async def test_the_sdk_metrics_are_on_the_same_endpoint(stack: Stack) -> None:
     text = await _worker_metrics(stack)
     names = {family.name for family in text_string_to_metric_families(text)}
     assert {"temporal_activity_execution_latency", "withdraw_completed"} <= names
+    # validateUser, checkRestrictions and the saves run in the worker: the dashboard's lines
+    # "in the worker" and HighActivityRetryRate read the SDK's local-activity metrics.
+    assert "temporal_local_activity_execution_latency" in names
     assert "withdraw_duration_seconds" in names
     # The duration histogram uses our buckets (seconds), not the SDK's millisecond ones.
     assert "withdraw_duration_seconds_bucket{" in text and 'le="86400"' in text
