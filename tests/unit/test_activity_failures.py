@@ -1,7 +1,8 @@
 """How the workflow reads a failed activity: run by the server, its error arrives inside an
-`ActivityError`; run in the worker (a local activity), as the `ApplicationError` itself, or as
-an `ActivityError` around a `TimeoutError`. Both must give the same type and message, or a
-refusal would end the withdrawal as an outage."""
+`ActivityError`; run in the worker (a local activity), as the `ApplicationError` itself, and a
+timeout as an `ActivityError` around a `TimeoutError` (live) or the bare `TimeoutError`
+(replayed). All must give the same type and message, or a refusal would end the withdrawal as
+an outage, or a replay would decide otherwise."""
 
 from __future__ import annotations
 
@@ -45,11 +46,14 @@ def test_a_refusal_reads_the_same_run_by_the_server_or_in_the_worker() -> None:
         assert failure_message(err) == "customer is blocked"
 
 
-def test_a_timeout_has_no_type_and_says_what_it_is() -> None:
-    err = _around(
-        ActivityTimeout(
-            "activity timed out", type=TimeoutType.START_TO_CLOSE, last_heartbeat_details=[]
-        )
+def _timeout() -> ActivityTimeout:
+    return ActivityTimeout(
+        "activity timed out", type=TimeoutType.START_TO_CLOSE, last_heartbeat_details=[]
     )
-    assert failure_type(err) is None
-    assert failure_message(err) == "activity timed out"
+
+
+def test_a_timeout_has_no_type_and_says_the_same_live_and_replayed() -> None:
+    """Live, inside an ActivityError; replayed from a local activity's marker, bare."""
+    for err in (_around(_timeout()), _timeout()):
+        assert failure_type(err) is None
+        assert failure_message(err) == "activity timed out"
