@@ -17,7 +17,7 @@ from temporalio.exceptions import (
 )
 
 from withdraw_service.domain.outcomes import FailureType
-from withdraw_service.workflows.activity_calls import failure_message, failure_type
+from withdraw_service.workflows.activity_calls import error_message, error_type
 
 
 def _around(cause: Exception) -> ActivityError:
@@ -42,8 +42,8 @@ def _refusal() -> ApplicationError:
 
 def test_a_refusal_reads_the_same_run_by_the_server_or_in_the_worker() -> None:
     for err in (_refusal(), _around(_refusal())):
-        assert failure_type(err) == FailureType.USER_INVALID
-        assert failure_message(err) == "customer is blocked"
+        assert error_type(err) == FailureType.USER_INVALID
+        assert error_message(err) == "customer is blocked"
 
 
 def _timeout() -> ActivityTimeout:
@@ -55,5 +55,5 @@ def _timeout() -> ActivityTimeout:
 def test_a_timeout_has_no_type_and_says_the_same_live_and_replayed() -> None:
     """Live, inside an ActivityError; replayed from a local activity's marker, bare."""
     for err in (_around(_timeout()), _timeout()):
-        assert failure_type(err) is None
-        assert failure_message(err) == "activity timed out"
+        assert error_type(err) is None
+        assert error_message(err) == "activity timed out"

@@ -60,11 +60,9 @@ async def run_activity(
 ) -> Any:
     """Run an activity method with the policy configured for its registered name;
     `attempts` overrides the policy's count."""
-    name = activity._Definition.must_from_callable(method).name
-    assert name is not None, "activities here are never dynamic"
     args = () if arg is None else (arg,)
     return await workflow.execute_activity_method(
-        method, *args, **activity_options(policies, name, attempts)
+        method, *args, **activity_options(policies, _registered_name(method), attempts)
     )
 
 
@@ -88,11 +86,15 @@ async def run_local_lookup(
     """A short lookup that is safe to run again (a read, an idempotent claim) in this worker,
     with the timeout and retry policy of its registered name: no round trip through the
     server, its result a marker in the history. Its failure: see `Progress.lookup`."""
+    return await workflow.execute_local_activity_method(
+        method, arg, **activity_options(policies, _registered_name(method), None)
+    )
+
+
+def _registered_name(method: Callable[..., Awaitable[Any]]) -> str:
     name = activity._Definition.must_from_callable(method).name
     assert name is not None, "activities here are never dynamic"
-    return await workflow.execute_local_activity_method(
-        method, arg, **activity_options(policies, name, None)
-    )
+    return name
 
 
 async def run_activity_by_name(policies: RetryPolicies, name: ActivityName, arg: Any) -> Any:
@@ -132,11 +134,6 @@ async def wait_until(condition: Callable[[], bool], within: timedelta) -> bool:
     return True
 
 
-def error_type(err: ActivityError) -> str | None:
-    cause = err.cause
-    return cause.type if isinstance(cause, ApplicationError) else None
-
-
 def _application_error(err: FailureError) -> ApplicationError | None:
     """The activity's own error: a local activity's failure is it, a server-run one's holds it."""
     if isinstance(err, ApplicationError):
@@ -145,13 +142,16 @@ def _application_error(err: FailureError) -> ApplicationError | None:
     return cause if isinstance(cause, ApplicationError) else None
 
 
-def failure_type(err: FailureError) -> str | None:
-    """The type of a failed activity's `ApplicationError`, run by the server or in the worker."""
+def error_type(err: FailureError) -> str | None:
+    """The type of a failed activity's `ApplicationError`, run by the server or in the worker.
+    A local activity's failure reaches the workflow as that `ApplicationError` itself; a
+    timeout as an `ActivityError` around a `TimeoutError` live, but as the bare `TimeoutError`
+    when replayed from its marker."""
     application = _application_error(err)
     return application.type if application else None
 
 
-def failure_message(err: FailureError) -> str:
+def error_message(err: FailureError) -> str:
     """The activity's own words: its `ApplicationError`'s message, else what failed (a timeout
     says the same live, inside an `ActivityError`, and replayed, bare)."""
     application = _application_error(err)
@@ -161,19 +161,13 @@ def failure_message(err: FailureError) -> str:
 
 
 def failure_kind(err: FailureError) -> str:
-    """What failed, by type only (never the message: an upstream's text may hold anything).
-    A local activity's failure reaches the workflow as its `ApplicationError` itself, a
-    timed-out one as an `ActivityError` around a `TimeoutError`."""
-    if isinstance(err, ApplicationError):
-        return err.type or "ApplicationError"
+    """What failed, by type only (never the message: an upstream's text may hold anything)."""
+    application = _application_error(err)
+    if application is not None:
+        return application.type or "ApplicationError"
     if isinstance(err, ActivityError):
-        return error_type(err) or type(err.cause).__name__
+        return type(err.cause).__name__
     return type(err).__name__
-
-
-def error_message(err: ActivityError) -> str:
-    cause = err.cause
-    return str(cause.message if isinstance(cause, ApplicationError) else cause or err)
 
 
 def attempt_said(err: ActivityError) -> int | None:

@@ -92,7 +92,7 @@ class Progress:
         before that change, through the server as it was. Catch its failure as `FailureError`:
         run in the worker, it arrives as the `ApplicationError` itself, and a timeout as an
         `ActivityError` around a `TimeoutError` live but as the bare `TimeoutError` when
-        replayed from its marker (`failure_type` / `failure_message` read every shape)."""
+        replayed from its marker (`error_type` / `error_message` read every shape)."""
         if workflow.patched(LOCAL_LOOKUPS):
             return await run_local_lookup(self.request.policies, method, arg)
         return await self.run(method, arg)

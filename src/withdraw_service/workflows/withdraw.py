@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from withdraw_service.domain.statuses import RECEIPT, WithdrawStatus
     from withdraw_service.domain.withdrawal import HistoryEntry, WithdrawState
-    from withdraw_service.workflows.activity_calls import failure_message, failure_type
+    from withdraw_service.workflows.activity_calls import error_message, error_type
     from withdraw_service.workflows.models import (
         WORKFLOW_NAME,
         OtpResult,
@@ -188,7 +188,7 @@ class WithdrawWorkflow:
             except FailureError as err:  # run in the worker: see Progress.lookup
                 # Our database away is infrastructure, never the customer's outcome: wait for
                 # it and check again (claiming is idempotent), however long it takes.
-                outage = failure_type(err) == FailureType.DATABASE_UNAVAILABLE
+                outage = error_type(err) == FailureType.DATABASE_UNAVAILABLE
                 if not (outage and workflow.patched(WAIT_FOR_DATABASE)):
                     raise _initiation_failed(err) from None
             await workflow.sleep(wait)
@@ -311,8 +311,8 @@ class WithdrawWorkflow:
 
 
 def _initiation_failed(err: FailureError) -> Ended:
-    status, code = initiation_ending(failure_type(err))
-    return Ended(status, code, failure_message(err))
+    status, code = initiation_ending(error_type(err))
+    return Ended(status, code, error_message(err))
 
 
 def _finalize_failure(result: FinalizeTransferResult) -> Ended:
