@@ -25,7 +25,7 @@ from temporalio.worker import Interceptor, Worker
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
 from tests.support.paths import RETRY_POLICIES, ROOT, TEMPORAL_TEST_SERVER
 from tests.support.temporal import register_search_attributes
-from tests.support.workflow_runs import with_timeout
+from tests.support.workflow_runs import with_policy
 from withdraw_service.bootstrap import WORKFLOWS, data_converter, load_policies
 from withdraw_service.domain.outcomes import DwRedemptionStatus, FailureType
 from withdraw_service.domain.policies import ActivityName
@@ -92,8 +92,11 @@ PATHS = {
 }
 # Paths recorded with a policy of their own.
 POLICY_CHANGES: dict[str, Callable[[WithdrawInput], WithdrawInput]] = {
-    "local_lookups_timeout": lambda request: with_timeout(
-        request, ActivityName.VALIDATE_USER, timedelta(milliseconds=200), 2
+    "local_lookups_timeout": lambda request: with_policy(
+        request,
+        ActivityName.VALIDATE_USER,
+        start_to_close=timedelta(milliseconds=200),
+        maximum_attempts=2,
     ),
 }
 # Paths whose workflow waits on timers before `initiate` can answer: the time-skipping server

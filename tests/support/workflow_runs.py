@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
@@ -40,18 +41,19 @@ async def withdrawal(
         yield handle
 
 
-def with_timeout(
-    request: WithdrawInput, name: ActivityName, timeout: timedelta, attempts: int
+def with_policy(
+    request: WithdrawInput,
+    name: ActivityName,
+    *,
+    start_to_close: timedelta | None = None,
+    **retry: Any,
 ) -> WithdrawInput:
-    """The same request with one activity's start-to-close timeout and attempts replaced: a
-    timeout reached in milliseconds (a local activity's wait is real time, never skipped)."""
+    """The same request with one activity's policy changed: its start-to-close timeout, and
+    the given fields of its retry policy (`maximum_attempts=2`, `initial_interval=...`)."""
     policy = request.policies.of(name)
-    changed = policy.model_copy(
-        update={
-            "start_to_close_timeout": timeout,
-            "retry_policy": policy.retry_policy.model_copy(update={"maximum_attempts": attempts}),
-        }
-    )
-    activities = {**request.policies.activities, name.value: changed}
+    changes: dict[str, Any] = {"retry_policy": policy.retry_policy.model_copy(update=retry)}
+    if start_to_close is not None:
+        changes["start_to_close_timeout"] = start_to_close
+    activities = {**request.policies.activities, name.value: policy.model_copy(update=changes)}
     policies = request.policies.model_copy(update={"activities": activities})
     return request.model_copy(update={"policies": policies})

@@ -17,7 +17,7 @@ from temporalio.worker import Replayer
 from tests.support.fake_activities import FakeActivities
 from tests.support.workers import fake_worker
 from tests.support.workflow_asserts import assert_every_transition_saved, statuses
-from tests.support.workflow_runs import with_timeout, withdrawal
+from tests.support.workflow_runs import with_policy, withdrawal
 from withdraw_service.bootstrap import WORKFLOWS
 from withdraw_service.domain.outcomes import FailureCode, FailureType
 from withdraw_service.domain.policies import ActivityName as A
@@ -101,7 +101,13 @@ async def test_validate_user_timing_out_ends_initiation_failed_and_replays(
     INITIATION_FAILED/UPSTREAM_UNAVAILABLE. Its failure reaches the workflow in one shape live
     and in another when replayed from its marker: the history must replay all the same."""
     fakes = FakeActivities(user_delay=1.0)
-    request = with_timeout(withdraw_input, A.VALIDATE_USER, timedelta(milliseconds=200), 2)
+    # A timeout reached in milliseconds: a local activity's wait is real time, never skipped.
+    request = with_policy(
+        withdraw_input,
+        A.VALIDATE_USER,
+        start_to_close=timedelta(milliseconds=200),
+        maximum_attempts=2,
+    )
     initiated, final, handle = await initiate_and_finish(client, task_queue, fakes, request)
 
     assert final.status == initiated.status == S.INITIATION_FAILED

@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 from tests.support.fake_activities import GOOD_OTP, FakeActivities
 from tests.support.workers import fake_worker
+from tests.support.workflow_runs import with_policy
 from withdraw_service.activities.models import (
     OpenOperatorTaskInput,
     OperatorTaskResult,
@@ -72,21 +73,11 @@ class OutageFakes(FakeActivities):
 def _quick_retries(request: WithdrawInput) -> WithdrawInput:
     """The same policies with saveToDb retried every few milliseconds: the test server skips
     timers, not the wait between an activity's attempts."""
-    policies = request.policies
-    save = policies.of(A.SAVE_TO_DB)
-    quick = save.model_copy(
-        update={
-            "retry_policy": save.retry_policy.model_copy(
-                update={
-                    "initial_interval": timedelta(milliseconds=10),
-                    "maximum_interval": timedelta(milliseconds=50),
-                }
-            )
-        }
-    )
-    activities = {**policies.activities, A.SAVE_TO_DB.value: quick}
-    return request.model_copy(
-        update={"policies": policies.model_copy(update={"activities": activities})}
+    return with_policy(
+        request,
+        A.SAVE_TO_DB,
+        initial_interval=timedelta(milliseconds=10),
+        maximum_interval=timedelta(milliseconds=50),
     )
 
 
@@ -199,19 +190,7 @@ async def test_a_timed_out_finalize_is_never_retried_even_under_older_policies(
     """A withdrawal started before the policy file listed TransferOutcomeUnknownException
     carries policies without it: the unknown finalize is still looked up at the Transfer
     Checker, not sent again by a retry."""
-    policies = withdraw_input.policies
-    finalize = policies.of(A.FINALIZE_TRANSFER)
-    older = finalize.model_copy(
-        update={
-            "retry_policy": finalize.retry_policy.model_copy(
-                update={"non_retryable_error_types": ()}
-            )
-        }
-    )
-    activities = {**policies.activities, A.FINALIZE_TRANSFER.value: older}
-    request = withdraw_input.model_copy(
-        update={"policies": policies.model_copy(update={"activities": activities})}
-    )
+    request = with_policy(withdraw_input, A.FINALIZE_TRANSFER, non_retryable_error_types=())
     fakes = OutageFakes(
         finalize_outcomes=[FailureType.TRANSFER_OUTCOME_UNKNOWN], verify_statuses=["SUCCESS"]
     )
