@@ -1,5 +1,6 @@
-"""Reading a withdrawal's state for the API: from its running workflow while a worker answers,
-else from the database, which holds every status the workflow has shown.
+"""Reading a withdrawal's state for the API: from the database when Temporal's description of
+the running workflow shows that the stored state is the one it holds, else from the workflow
+while a worker answers, else from the database, which holds every status the workflow has shown.
 
 Every Temporal call here has an RPC timeout, and every failure of one falls back to the
 database, so a status call answers within a few seconds whether or not a worker or the server
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
@@ -20,24 +22,37 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from withdraw_service.domain import errors
 from withdraw_service.domain.withdrawal import WithdrawState
 from withdraw_service.logs import bind_log_context
 from withdraw_service.persistence.repository import WithdrawalRepository
-from withdraw_service.workflows.models import CORRELATION_ID, USER_ID, WORKFLOW_ID_PREFIX
+from withdraw_service.workflows.models import (
+    CORRELATION_ID,
+    USER_ID,
+    WITHDRAW_STATUS,
+    WORKFLOW_ID_PREFIX,
+)
 from withdraw_service.workflows.withdraw import WithdrawWorkflow
 
 # Long enough for a worker that is up to answer a query, short enough that a status call with
 # no worker (or no server) still answers within the API's wait.
 RPC_TIMEOUT = timedelta(seconds=2)
+# After the database failed a read of a running withdrawal, its workflow is asked instead for
+# this long (a closed one can only be read from the database, and still is).
+DATABASE_PAUSE_SECONDS = 10.0
 T = TypeVar("T")
 
 
 class Presence(Enum):
-    RUNNING = "running"  # Temporal runs it (its state came from the query, or could not)
+    RUNNING = "running"  # Temporal runs it (its state is the settled one, the query's, or none)
     CLOSED = "closed"  # Temporal knows it has ended
     ABSENT = "absent"  # Temporal does not know it (never started, or past retention)
     UNKNOWN = "unknown"  # Temporal could not be asked
@@ -52,9 +67,16 @@ class LiveLook:
 
 
 class StateReader:
-    def __init__(self, client: Client, repository: WithdrawalRepository) -> None:
+    def __init__(
+        self,
+        client: Client,
+        repository: WithdrawalRepository,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._repository = repository
+        self._monotonic = monotonic
+        self._database_away_until = 0.0
 
     async def status(self, workflow_id: str, user_id: str | None) -> WithdrawState:
         """The current state; NotFound unless it exists and (if given) belongs to `user_id`."""
@@ -116,6 +138,9 @@ class StateReader:
         if not query:
             correlation_id = description.typed_search_attributes.get(CORRELATION_ID)
             return LiveLook(None, Presence.RUNNING, owner, correlation_id)
+        settled = await self._settled(workflow_id, description)
+        if settled is not None:
+            return LiveLook(settled, Presence.RUNNING, owner)
         try:
             state: WithdrawState = await _bounded(
                 handle.query(WithdrawWorkflow.get_state, rpc_timeout=RPC_TIMEOUT)
@@ -123,6 +148,39 @@ class StateReader:
         except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError, TimeoutError):
             return LiveLook(None, Presence.RUNNING, owner)
         return LiveLook(state, Presence.RUNNING, owner)
+
+    async def _settled(
+        self, workflow_id: str, description: WorkflowExecutionDescription
+    ) -> WithdrawState | None:
+        """The stored state when it is exactly what the running workflow's query would answer,
+        so no worker is asked (a query of a withdrawal evicted from the worker's cache replays
+        its whole history); None when that is not certain.
+
+        Certain when no workflow task is scheduled or running and the stored status is the
+        `WithdrawStatus` the workflow last set. Every state change is saved before the
+        workflow adopts it and sets that attribute, in the same workflow task, so the stored
+        state can be ahead of the workflow, never behind. Ahead while a task runs (then a task
+        is pending), or when a lost task saved and its retry, which has completed, decided
+        otherwise. A retry that saves replaces that save (a later version). One that does not
+        ends at the status it started from, and the lost task's save has another status: no
+        workflow task leaves a status and comes back to it (`AWAITING_OTP` after a wrong code
+        is the only status a withdrawal returns to, and `FINALIZING_TRANSFER` waits for an
+        activity in between, a task boundary)."""
+        shown = description.typed_search_attributes.get(WITHDRAW_STATUS)
+        if shown is None or description.raw_description.HasField("pending_workflow_task"):
+            return None
+        if self._monotonic() < self._database_away_until:
+            return None
+        try:
+            state = await asyncio.to_thread(self._repository.get, workflow_id)
+        except (DBAPIError, PoolTimeoutError):
+            # The query may still answer. Not tried again for a pause: each attempt could wait
+            # for a connect or statement timeout before the query, call after call.
+            self._database_away_until = self._monotonic() + DATABASE_PAUSE_SECONDS
+            return None
+        if state is None or state.status.value != shown:
+            return None
+        return state
 
 
 # The ids the API hands out, exactly: anything else (a compensation child's
