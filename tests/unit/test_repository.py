@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from tests.unit.conftest import T0, MakeState
 from withdraw_service.domain.statuses import WithdrawStatus as S
+from withdraw_service.domain.withdrawal import HistoryEntry
 from withdraw_service.persistence.repository import AccountBusy, WithdrawalRepository
 from withdraw_service.persistence.tables import WithdrawalHistoryRow
 
@@ -234,3 +235,66 @@ def test_a_late_attempt_of_an_older_decision_is_refused_whatever_its_length(
     late = repository.save(older, version=20)
     assert not late.created and late.stored == []
     assert _timeline(repository, WF_A) == ["INITIATED", "AWAITING_OTP", "OTP_TIMEOUT"]
+
+
+def test_of_two_attempts_of_one_lost_task_the_later_decision_wins(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    """Attempts after the first of a failing workflow task are not written to the history, so
+    two of them see the same history length (the same version). The later one runs later: its
+    decision wins even when it is the shorter path; the earlier one arriving late is refused,
+    and so is a late attempt of an earlier save of the later task."""
+    lost = make_state(
+        WF_A,
+        statuses=[S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER, S.TRANSFER_COMPLETED],
+    )
+    repository.save(lost, "DW-1", version=26)
+    later = lost.history[-1].at + timedelta(seconds=10)
+    shorter = lost.model_copy(
+        update={"status": S.AWAITING_OTP, "updated_at": later, "history": lost.history[:2]}
+    )
+    timed_out = lost.model_copy(
+        update={
+            "status": S.OTP_TIMEOUT,
+            "updated_at": later,
+            "history": [*lost.history[:2], HistoryEntry(status=S.OTP_TIMEOUT, at=later)],
+        }
+    )
+
+    assert [e.status for e in repository.save(timed_out, "DW-1", version=26).stored] == [
+        S.OTP_TIMEOUT
+    ]
+    assert _timeline(repository, WF_A) == ["INITIATED", "AWAITING_OTP", "OTP_TIMEOUT"]
+    assert repository.save(lost, "DW-1", version=26).stored == []
+    assert repository.save(shorter, "DW-1", version=26).stored == []
+    assert repository.get(WF_A) == timed_out
+
+
+def test_a_snapshot_is_the_stored_state_with_the_version_of_its_save(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    assert repository.snapshot(WF_A) is None
+    waiting = make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP], authorisation_id="a-1")
+    repository.save(waiting, ACCOUNT, version=7)
+    assert repository.snapshot(WF_A) == (waiting, 7)
+    again = make_state(
+        WF_A,
+        statuses=[S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER, S.AWAITING_OTP],
+        authorisation_id="a-1",
+    )
+    repository.save(again, ACCOUNT, version=12)
+    assert repository.snapshot(WF_A) == (again, 12)
+    assert repository.get(WF_A) == again
+
+
+def test_a_retried_first_task_sets_the_creation_time_again(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    """The workflow's first task saves INITIATED with its own time as `createdAt`; a retry of
+    that task after it was lost runs later and says a later time. The stored withdrawal must
+    be the retry's, as the workflow shows it."""
+    repository.save(make_state(WF_A, created_at=T0), version=3)
+    retried = make_state(WF_A, created_at=T0 + timedelta(seconds=10))
+    repository.save(retried, version=6)
+    assert repository.get(WF_A) == retried
+    assert repository.snapshot(WF_A) == (retried, 6)

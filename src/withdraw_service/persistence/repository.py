@@ -49,8 +49,10 @@ class WithdrawalRepository:
     ) -> SaveResult:
         """Store the snapshot and its history rows as `state` has them, in one transaction.
 
-        The latest decision wins: `(version, history length)` at least what is stored (the
-        workflow's history length when it decided: see SaveToDbInput). A later decision at a
+        The latest decision wins: `(version, updated_at, history length)` at least what is
+        stored (`version`: the workflow's history length when it decided, see SaveToDbInput;
+        `updated_at`: the workflow's time then, which tells apart two attempts of one workflow
+        task lost in a row, which Temporal gives the same history length). A later decision at a
         position already stored replaces that row (a lost workflow task's save, decided again
         otherwise), and rows past the end of its history go. An older one is refused: a late,
         timed-out attempt never rolls the state back.
@@ -68,10 +70,11 @@ class WithdrawalRepository:
                     )
                 )
             }
-            if row is not None and (version, len(state.history)) < (
-                row.saved_version or 0,
-                len(stored),
-            ):
+            if row is not None and (
+                version,
+                as_utc(state.updated_at),
+                len(state.history),
+            ) < (row.saved_version or 0, as_utc(row.updated_at), len(stored)):
                 return SaveResult(created=False, stored=[])
             created = row is None
             if row is None:
@@ -184,6 +187,30 @@ class WithdrawalRepository:
                 return None
             return _to_state(row, _history(session, workflow_id))
 
+    def snapshot(self, workflow_id: str) -> tuple[WithdrawState, int] | None:
+        """The withdrawal as one save left it, with that save's `version`. The row and its
+        history rows are read in one statement, so a save committing meanwhile cannot mix
+        into the answer (two statements may each see another commit)."""
+        with self._sessions() as session:
+            found = session.execute(
+                select(WithdrawalRow, WithdrawalHistoryRow)
+                .outerjoin(
+                    WithdrawalHistoryRow,
+                    WithdrawalHistoryRow.workflow_id == WithdrawalRow.workflow_id,
+                )
+                .where(WithdrawalRow.workflow_id == workflow_id)
+                .order_by(WithdrawalHistoryRow.seq)
+            ).all()
+            if not found:
+                return None
+            row = found[0][0]
+            history = [
+                HistoryEntry(status=WithdrawStatus(entry.status), at=as_utc(entry.at))
+                for _, entry in found
+                if entry is not None
+            ]
+            return _to_state(row, history), row.saved_version or 0
+
     def list_all(self) -> Sequence[WithdrawState]:
         """Every withdrawal, oldest first (tests and reconciliation; not for the API)."""
         with self._sessions() as session:
@@ -294,6 +321,8 @@ def _copy_state(row: WithdrawalRow, state: WithdrawState) -> None:
     row.failure_reason = state.failure_reason
     row.compensation = state.compensation.model_dump(mode="json") if state.compensation else None
     row.updated_at = as_utc(state.updated_at)
+    # Set by the workflow's first task: a retry of a lost one sets it again, a little later.
+    row.created_at = as_utc(state.created_at)
 
 
 def _states(session: Session, rows: Sequence[WithdrawalRow]) -> list[WithdrawState]:
