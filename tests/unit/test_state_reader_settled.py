@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy.exc import OperationalError
+from temporalio.api.common.v1 import ActivityType
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.api.workflow.v1 import PendingWorkflowTaskInfo
+from temporalio.api.workflow.v1 import PendingActivityInfo, PendingWorkflowTaskInfo
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
@@ -23,6 +24,9 @@ from withdraw_service.domain.withdrawal import WithdrawState
 from withdraw_service.workflows.models import USER_ID, WITHDRAW_STATUS
 
 WORKFLOW_ID = "WITHDRAW-00000000-0000-0000-0000-000000000001"
+# The stored state's save was made in the workflow task that started at this event; `describe`
+# sees a history this long (that task completed, and more events came after it).
+SAVED_AT, HISTORY_LENGTH = 14, 16
 
 
 @dataclass
@@ -59,24 +63,39 @@ class Client:
 @dataclass
 class Repository:
     stored: WithdrawState | None
+    version: int = SAVED_AT
     down: bool = False
+    unreadable: bool = False
     reads: list[str] = field(default_factory=list)
 
-    def get(self, workflow_id: str) -> WithdrawState | None:
+    def snapshot(self, workflow_id: str) -> tuple[WithdrawState, int] | None:
         self.reads.append(workflow_id)
         if self.down:
             raise OperationalError("SELECT", {}, Exception("database is away"))
-        return self.stored
+        if self.unreadable:
+            S("A_STATUS_OF_A_NEWER_WORKER")
+        return None if self.stored is None else (self.stored, self.version)
 
 
-def described(shown: S | None, *, task_pending: bool = False) -> Description:
+def described(
+    shown: S | None,
+    *,
+    task_pending: bool = False,
+    pending_activity: str | None = None,
+    history_length: int = HISTORY_LENGTH,
+) -> Description:
     pairs = [SearchAttributePair(USER_ID, "user-1001")]
     if shown is not None:
         pairs.append(SearchAttributePair(WITHDRAW_STATUS, shown.value))
     raw = DescribeWorkflowExecutionResponse()
     raw.workflow_execution_info.status = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+    raw.workflow_execution_info.history_length = history_length
     if task_pending:
         raw.pending_workflow_task.CopyFrom(PendingWorkflowTaskInfo(attempt=1))
+    if pending_activity is not None:
+        raw.pending_activities.append(
+            PendingActivityInfo(activity_type=ActivityType(name=pending_activity))
+        )
     return Description(TypedSearchAttributes(pairs), raw)
 
 
@@ -139,6 +158,58 @@ async def test_without_the_attribute_or_a_stored_row_the_workflow_answers(
         assert await state_reader.status(WORKFLOW_ID, "user-1001") == answer
         assert handle.queries == 1
     assert unmarked.reads == []  # no attribute: the database is not even read
+
+
+async def test_a_save_made_since_the_description_is_not_taken(make_state: MakeState) -> None:
+    """`describe`, then the read: a task that started between them may have saved a state it
+    has not adopted yet, with the same status (AWAITING_OTP again after a wrong code). Its
+    version (the history's length when it started) is past what `describe` saw."""
+    shown = make_state(WORKFLOW_ID, statuses=[S.INITIATED, S.AWAITING_OTP])
+    again = make_state(
+        WORKFLOW_ID,
+        statuses=[S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER, S.AWAITING_OTP],
+    )
+    for version in (HISTORY_LENGTH, HISTORY_LENGTH + 2):
+        state_reader, handle = reader(
+            described(S.AWAITING_OTP), shown, Repository(again, version=version)
+        )
+        assert await state_reader.status(WORKFLOW_ID, "user-1001") == shown
+        assert handle.queries == 1
+
+
+async def test_a_save_waiting_on_the_server_asks_the_workflow(make_state: MakeState) -> None:
+    """A retried first task whose save could not run in the worker: until that `saveToDb`
+    has run, the stored INITIATED is the lost task's, with its own times."""
+    lost = make_state(WORKFLOW_ID, statuses=[S.INITIATED])
+    retried = make_state(
+        WORKFLOW_ID, statuses=[S.INITIATED], created_at=lost.created_at.replace(second=9)
+    )
+    state_reader, handle = reader(
+        described(S.INITIATED, pending_activity="saveToDb"), retried, Repository(lost)
+    )
+    assert await state_reader.status(WORKFLOW_ID, "user-1001") == retried
+    assert handle.queries == 1
+
+    # Any other activity in progress (the bank's finalize, a redemption settling) is no doubt.
+    waiting = make_state(WORKFLOW_ID, statuses=[S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER])
+    state_reader, handle = reader(
+        described(S.FINALIZING_TRANSFER, pending_activity="finalizeTransfer"),
+        waiting,
+        Repository(waiting),
+    )
+    assert await state_reader.status(WORKFLOW_ID, "user-1001") == waiting
+    assert handle.queries == 0
+
+
+async def test_a_stored_status_this_code_does_not_know_asks_the_workflow(
+    make_state: MakeState,
+) -> None:
+    answer = make_state(WORKFLOW_ID, statuses=[S.INITIATED, S.AWAITING_OTP])
+    state_reader, handle = reader(
+        described(S.AWAITING_OTP), answer, Repository(answer, unreadable=True)
+    )
+    assert await state_reader.status(WORKFLOW_ID, "user-1001") == answer
+    assert handle.queries == 1
 
 
 async def test_a_database_that_does_not_answer_leaves_the_query(make_state: MakeState) -> None:

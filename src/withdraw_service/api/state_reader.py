@@ -11,6 +11,7 @@ withdrawal's owner: a workflow id the API has handed out always exists.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from withdraw_service.domain import errors
+from withdraw_service.domain.policies import ActivityName
 from withdraw_service.domain.withdrawal import WithdrawState
 from withdraw_service.logs import bind_log_context
 from withdraw_service.persistence.repository import WithdrawalRepository
@@ -48,7 +50,9 @@ RPC_TIMEOUT = timedelta(seconds=2)
 # After the database failed a read of a running withdrawal, its workflow is asked instead for
 # this long (a closed one can only be read from the database, and still is).
 DATABASE_PAUSE_SECONDS = 10.0
+SAVE_TO_DB = ActivityName.SAVE_TO_DB.value
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Presence(Enum):
@@ -154,31 +158,40 @@ class StateReader:
     ) -> WithdrawState | None:
         """The stored state when it is exactly what the running workflow's query would answer,
         so no worker is asked (a query of a withdrawal evicted from the worker's cache replays
-        its whole history); None when that is not certain.
+        its whole history); None when that is not certain (docs/architecture.md, Persistence).
 
-        Certain when no workflow task is scheduled or running and the stored status is the
-        `WithdrawStatus` the workflow last set. Every state change is saved before the
-        workflow adopts it and sets that attribute, in the same workflow task, so the stored
-        state can be ahead of the workflow, never behind. Ahead while a task runs (then a task
-        is pending), or when a lost task saved and its retry, which has completed, decided
-        otherwise. A retry that saves replaces that save (a later version). One that does not
-        ends at the status it started from, and the lost task's save has another status: no
-        workflow task leaves a status and comes back to it (`AWAITING_OTP` after a wrong code
-        is the only status a withdrawal returns to, and `FINALIZING_TRANSFER` waits for an
-        activity in between, a task boundary)."""
+        Every state change is saved before the workflow adopts it and sets `WithdrawStatus`,
+        in the same workflow task, so the stored state may be ahead of the workflow's, never
+        behind. It is taken only when no workflow task is pending (none is about to adopt a
+        save), no `saveToDb` waits on the server (a retried task's save that could not run in
+        the worker), the save that wrote it is older than what `describe` saw (not from a task
+        started since), and its status is the attribute's (a lost task's save that its retry
+        did not replace has another status: no workflow task leaves a status and comes back
+        to it). The first task's save of `INITIATED`, made again by any retry of that task,
+        replaces a lost one's."""
         shown = description.typed_search_attributes.get(WITHDRAW_STATUS)
-        if shown is None or description.raw_description.HasField("pending_workflow_task"):
-            return None
-        if self._monotonic() < self._database_away_until:
+        raw = description.raw_description
+        if (
+            shown is None
+            or raw.HasField("pending_workflow_task")
+            or any(a.activity_type.name == SAVE_TO_DB for a in raw.pending_activities)
+            or self._monotonic() < self._database_away_until
+        ):
             return None
         try:
-            state = await asyncio.to_thread(self._repository.get, workflow_id)
+            found = await asyncio.to_thread(self._repository.snapshot, workflow_id)
         except (DBAPIError, PoolTimeoutError):
             # The query may still answer. Not tried again for a pause: each attempt could wait
             # for a connect or statement timeout before the query, call after call.
             self._database_away_until = self._monotonic() + DATABASE_PAUSE_SECONDS
             return None
-        if state is None or state.status.value != shown:
+        except ValueError as exc:  # a status this code does not know (a newer worker's)
+            log.warning("stored state of %s not read (%s): asking the workflow", workflow_id, exc)
+            return None
+        if found is None:
+            return None
+        state, version = found
+        if state.status.value != shown or version >= raw.workflow_execution_info.history_length:
             return None
         return state
 
