@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from tests.unit.conftest import T0, MakeState
 from withdraw_service.domain.statuses import WithdrawStatus as S
@@ -298,3 +299,46 @@ def test_a_retried_first_task_sets_the_creation_time_again(
     repository.save(retried, version=6)
     assert repository.get(WF_A) == retried
     assert repository.snapshot(WF_A) == (retried, 6)
+
+
+def test_a_snapshot_is_read_in_one_statement(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    """Two statements could each see another commit: a row and a history of two saves."""
+    repository.save(make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP]), version=7)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(repository.engine, "before_cursor_execute", count)
+    try:
+        assert repository.snapshot(WF_A) is not None
+    finally:
+        event.remove(repository.engine, "before_cursor_execute", count)
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+
+
+def test_after_an_operators_reversal_no_late_save_of_the_workflow_wins(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    """COMPENSATED by an operator's retried reversal, in the operator's time: a late attempt of
+    the workflow's last save (MANUAL_COMPENSATION_REQUIRED, same version) changes nothing."""
+    ended = make_state(
+        WF_A,
+        statuses=[
+            S.INITIATED,
+            S.AWAITING_OTP,
+            S.FINALIZING_TRANSFER,
+            S.TRANSFER_COMPLETED,
+            S.CREATING_DW_REDEMPTION,
+            S.COMPENSATING,
+            S.MANUAL_COMPENSATION_REQUIRED,
+        ],
+        created_at=datetime.now(UTC) + timedelta(hours=1),  # a workflow clock ahead of ours
+    )
+    repository.save(ended, "DW-1", version=40)
+    assert repository.mark_compensated(WF_A, attempts=1, task_id="task-1", operator="ops-1")
+    assert repository.save(ended, "DW-1", version=40).stored == []
+    stored = repository.get(WF_A)
+    assert stored is not None and stored.status == S.COMPENSATED

@@ -169,6 +169,11 @@ async def test_a_save_made_since_the_description_is_not_taken(make_state: MakeSt
         WORKFLOW_ID,
         statuses=[S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER, S.AWAITING_OTP],
     )
+    state_reader, handle = reader(
+        described(S.AWAITING_OTP), shown, Repository(shown, version=HISTORY_LENGTH - 1)
+    )
+    assert await state_reader.status(WORKFLOW_ID, "user-1001") == shown  # the last task's
+    assert handle.queries == 0
     for version in (HISTORY_LENGTH, HISTORY_LENGTH + 2):
         state_reader, handle = reader(
             described(S.AWAITING_OTP), shown, Repository(again, version=version)

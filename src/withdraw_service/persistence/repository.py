@@ -284,6 +284,9 @@ class WithdrawalRepository:
             seq = len(_history(session, workflow_id))
             row.status = WithdrawStatus.COMPENSATED.value
             row.updated_at = now
+            # Past any save of the workflow's (all made before it ended): a late attempt of
+            # one is refused by its version, whatever the clocks say.
+            row.saved_version = (row.saved_version or 0) + 1
             row.active_account = None
             row.compensation = CompensationInfo(
                 status=CompensationStatus.SUCCEEDED, attempts=attempts, task_id=task_id
@@ -321,8 +324,10 @@ def _copy_state(row: WithdrawalRow, state: WithdrawState) -> None:
     row.failure_reason = state.failure_reason
     row.compensation = state.compensation.model_dump(mode="json") if state.compensation else None
     row.updated_at = as_utc(state.updated_at)
-    # Set by the workflow's first task: a retry of a lost one sets it again, a little later.
-    row.created_at = as_utc(state.created_at)
+    # Set by the workflow's first task: a retry of a lost one says a later time. Compared as
+    # instants (SQLite hands back naive UTC), so an unchanged one is not written again.
+    if as_utc(row.created_at) != as_utc(state.created_at):
+        row.created_at = as_utc(state.created_at)
 
 
 def _states(session: Session, rows: Sequence[WithdrawalRow]) -> list[WithdrawState]:
