@@ -1,7 +1,8 @@
 """A running withdrawal's status is read from the database, without asking a worker, only when
-Temporal's description shows the stored state is the one the workflow holds: its
-`WithdrawStatus` search attribute says the stored status and no workflow task is pending. Any
-doubt asks the workflow, as before (a query of an evicted withdrawal replays its history)."""
+Temporal's description shows the stored state is the one the workflow holds: no workflow task
+pending, no `saveToDb` waiting on the server, the stored save older than what `describe` saw,
+and its `WithdrawStatus` search attribute the stored status. Any doubt asks the workflow, as
+before (a query of an evicted withdrawal replays its history)."""
 
 from __future__ import annotations
 
