@@ -181,11 +181,9 @@ class WithdrawalRepository:
         return found
 
     def get(self, workflow_id: str) -> WithdrawState | None:
-        with self._sessions() as session:
-            row = session.get(WithdrawalRow, workflow_id)
-            if row is None:
-                return None
-            return _to_state(row, _history(session, workflow_id))
+        """The withdrawal as its last save left it (one statement: see `snapshot`)."""
+        found = self.snapshot(workflow_id)
+        return None if found is None else found[0]
 
     def snapshot(self, workflow_id: str) -> tuple[WithdrawState, int] | None:
         """The withdrawal as one save left it, with that save's `version`. The row and its
@@ -204,11 +202,7 @@ class WithdrawalRepository:
             if not found:
                 return None
             row = found[0][0]
-            history = [
-                HistoryEntry(status=WithdrawStatus(entry.status), at=as_utc(entry.at))
-                for _, entry in found
-                if entry is not None
-            ]
+            history = [_entry(entry) for _, entry in found if entry is not None]
             return _to_state(row, history), row.saved_version or 0
 
     def list_all(self) -> Sequence[WithdrawState]:
@@ -339,9 +333,7 @@ def _states(session: Session, rows: Sequence[WithdrawalRow]) -> list[WithdrawSta
             .where(WithdrawalHistoryRow.workflow_id.in_(chunk))
             .order_by(WithdrawalHistoryRow.workflow_id, WithdrawalHistoryRow.seq)
         ):
-            histories[entry.workflow_id].append(
-                HistoryEntry(status=WithdrawStatus(entry.status), at=as_utc(entry.at))
-            )
+            histories[entry.workflow_id].append(_entry(entry))
     return [_to_state(row, histories[row.workflow_id]) for row in rows]
 
 
@@ -356,7 +348,11 @@ def _history(session: Session, workflow_id: str) -> list[HistoryEntry]:
         .where(WithdrawalHistoryRow.workflow_id == workflow_id)
         .order_by(WithdrawalHistoryRow.seq)
     )
-    return [HistoryEntry(status=WithdrawStatus(r.status), at=as_utc(r.at)) for r in rows]
+    return [_entry(r) for r in rows]
+
+
+def _entry(row: WithdrawalHistoryRow) -> HistoryEntry:
+    return HistoryEntry(status=WithdrawStatus(row.status), at=as_utc(row.at))
 
 
 def _to_state(row: WithdrawalRow, history: list[HistoryEntry]) -> WithdrawState:
