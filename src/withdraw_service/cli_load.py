@@ -83,6 +83,12 @@ def bench(
     hold: Annotated[
         int, typer.Option(min=0, help="then this many waiting for their OTP at once")
     ] = 0,
+    status_windows: Annotated[
+        int,
+        typer.Option(
+            min=1, help="with --hold: windows of 1,000 status calls, 30 s apart, idle and waiting"
+        ),
+    ] = 5,
     bare: Annotated[bool, typer.Option(help="run the bare withdraw shape too")] = True,
     api_url: Annotated[
         str | None, typer.Option(help="a running stack's API (default: start one)")
@@ -107,6 +113,7 @@ def bench(
         warmup=warmup,
         hold=hold,
         bare=bare,
+        status_windows=status_windows,
         api_url=api_url,
         sim_url=sim_url,
         data_dir=data_dir.resolve() if data_dir else None,

@@ -13,6 +13,7 @@ from pathlib import Path
 def test_the_benchmark_runs_end_to_end_and_reports(tmp_path: Path) -> None:
     report, plot = tmp_path / "report.json", tmp_path / "latency.png"
     args = ["--n", "12", "--concurrency", "3", "--serial", "4", "--warmup", "1", "--hold", "6"]
+    args += ["--status-windows", "1"]  # windows 30 s apart: tests/unit/test_bench.py has two
     ran = subprocess.run(
         [
             *(sys.executable, "-m", "withdraw_service.cli", "bench", *args),
@@ -40,6 +41,7 @@ def test_the_benchmark_runs_end_to_end_and_reports(tmp_path: Path) -> None:
     hold = found["hold"]
     assert (hold["waiting"], hold["failed"]) == (6, {})
     assert hold["worker_rss_mb"] > 0
+    assert len(hold["status_idle_window_p99"]) == len(hold["status_waiting_window_p99"]) == 1
     assert {t["what"] for t in found["targets"]} >= {"c=1 initiate p50", "c=3 completed/s vs bare"}
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The stack it started is gone: its log says every part stopped.

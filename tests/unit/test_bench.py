@@ -10,6 +10,7 @@ from collections import Counter
 from withdraw_service.bench.drive import Samples
 from withdraw_service.bench.procs import cpu_between, usage
 from withdraw_service.bench.report import Hold, Phase, Report, percentile
+from withdraw_service.bench.run import STATUS_SAMPLES, _status_ms
 
 
 def test_percentiles_are_nearest_rank() -> None:
@@ -57,6 +58,8 @@ def test_cpu_is_per_completed_flow_and_targets_compare_with_the_bare_shape() -> 
         worker_rss_idle_mb=100.0,
         status_idle_ms={"p50": 5.0, "p99": 10.0},
         status_waiting_ms={"p50": 5.0, "p99": 11.0},
+        status_idle_window_p99=[10.0],
+        status_waiting_window_p99=[11.0],
         drain_seconds=1.0,
         failed={},
     )
@@ -74,3 +77,29 @@ def test_a_process_usage_is_read_from_proc() -> None:
     spent = cpu_between({"me": before, "gone": before}, {"me": after, "gone": None})
     assert set(spent) == {"me"} and spent["me"] >= 0
     assert usage(2**22 + 12345) is None  # no such process
+
+
+async def test_status_calls_are_sampled_in_windows_and_pooled() -> None:
+    """Each window's p99 is kept; the p50 and p99 are over every call of every window (the
+    slow calls of one window are 1.5 % of it, 0.75 % of the pool)."""
+    ms = iter([1.0] * 1000 + [2.0] * 985 + [50.0] * 15)
+
+    class Probe:
+        def __init__(self) -> None:
+            self.calls: list[tuple[int, str]] = []
+
+        async def status_ms(self, lane: int, workflow_id: str) -> float:
+            self.calls.append((lane, workflow_id))
+            return next(ms)
+
+    probe = Probe()
+    held = {0: {"workflowId": "w0"}, 1: {"workflowId": "w1"}, 2: {"workflowId": "w2"}}
+    found = await _status_ms(probe, held, [[0, 9], [1, 2]], pause=0)
+    assert found.window_p99 == [1.0, 50.0]
+    assert found.quantiles == {"p50": 1.0, "p99": 2.0}
+    # A window reads its own group's withdrawals only (lane 9 is not held).
+    assert set(probe.calls[:STATUS_SAMPLES]) == {(0, "w0")}
+    assert set(probe.calls[STATUS_SAMPLES:]) == {(1, "w1"), (2, "w2")}
+    nothing = await _status_ms(probe, {}, [[0], [1]], pause=0)
+    assert nothing.window_p99 == [] and len(probe.calls) == 2 * STATUS_SAMPLES
+    assert all(math.isnan(v) for v in nothing.quantiles.values())

@@ -69,6 +69,8 @@ class Hold:
     worker_rss_idle_mb: float
     status_idle_ms: dict[str, float]
     status_waiting_ms: dict[str, float]
+    status_idle_window_p99: list[float]
+    status_waiting_window_p99: list[float]
     drain_seconds: float
     failed: dict[str, int]
 
@@ -194,7 +196,9 @@ class Report:
                 f"(initiated in {h.initiate_seconds:.0f} s); "
                 f"worker RSS {h.worker_rss_idle_mb:.0f} MB idle -> {h.worker_rss_mb:.0f} MB; "
                 f"status p50/p99 idle {h.status_idle_ms['p50']}/{h.status_idle_ms['p99']} ms, "
-                f"waiting {h.status_waiting_ms['p50']}/{h.status_waiting_ms['p99']} ms; "
+                f"waiting {h.status_waiting_ms['p50']}/{h.status_waiting_ms['p99']} ms "
+                f"(each window's p99: idle {h.status_idle_window_p99}, "
+                f"waiting {h.status_waiting_window_p99}); "
                 f"all finalized in {h.drain_seconds:.0f} s; failed {h.failed or 0}"
             )
         targets = Table(title="targets (docs/performance.md)")

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from rich.console import Console
@@ -35,10 +35,15 @@ from withdraw_service.settings import UNREACHABLE_LIMITS, Settings
 from withdraw_service.stack import Stack
 
 BARE_QUEUE = "BENCH_BARE_SHAPE"
-# Status calls per sample of the hold (spread over its 20 withdrawals): the p99 of 1,000 is
-# the 10th slowest, not the 2nd of 200 (which moved 2 x between runs), and the first call of
-# each withdrawal (a replay, a cold read) is still 2 % of them, so it shows in the p99.
+# Status calls per window of the hold's samples (spread over its 20 withdrawals): the p99 of
+# 1,000 is the 10th slowest, not the 2nd of 200 (which moved 2 x between runs), and the first
+# call of each withdrawal (a replay, a cold read) is still 2 % of them, so it shows in the p99.
 STATUS_SAMPLES = 1000
+# Between two windows. The machine's own pace drifts over minutes: one window's p99, with the
+# same 10,000 waiting, moved from 8.8 to 13.5 ms between windows a few seconds apart, and the
+# load driver's own database write slowed with it (docs/performance.md, "Memory and scale"),
+# so each p99 is over several windows spread over minutes.
+STATUS_WINDOW_PAUSE_SECONDS = 30.0
 T = TypeVar("T")
 
 
@@ -50,6 +55,7 @@ class BenchConfig:
     warmup: int
     hold: int
     bare: bool
+    status_windows: int
     api_url: str | None
     sim_url: str | None
     data_dir: Path | None
@@ -182,16 +188,21 @@ async def _hold(
             failed[_why(why)] = failed.get(_why(why), 0) + 1
         progress.advance(task)
 
-    probe = list(range(min(20, config.hold)))
+    # Each window of status calls reads 20 withdrawals of its own, the first initiated: when
+    # 10,000 wait they are long evicted from every cache, so each window's first call of each
+    # (a cold read, 2 % of its calls) is in its p99 and in the pooled one.
+    windows = config.status_windows
+    probe = list(range(min(20 * windows, config.hold)))
+    groups = [probe[k::windows] for k in range(windows)]
     await _bounded([initiate(lane) for lane in probe], config.concurrency)
     rss_idle = _rss_mb(pids.get("worker"))
-    idle = await _status_ms(flows, held, probe)
+    idle = await _status_ms(flows, held, groups)
     started = time.perf_counter()
     rest = [initiate(lane) for lane in range(len(probe), config.hold)]
     await _bounded(rest, config.concurrency)
     initiate_seconds = time.perf_counter() - started
     rss = _rss_mb(pids.get("worker"))
-    waiting = await _status_ms(flows, held, probe)
+    waiting = await _status_ms(flows, held, groups)
     progress.remove_task(task)
     drain = progress.add_task("finalize the held ones", total=len(held))
     started = time.perf_counter()
@@ -209,8 +220,10 @@ async def _hold(
         initiate_seconds=round(initiate_seconds, 1),
         worker_rss_mb=rss,
         worker_rss_idle_mb=rss_idle,
-        status_idle_ms={k: round(v, 1) for k, v in idle.items()},
-        status_waiting_ms={k: round(v, 1) for k, v in waiting.items()},
+        status_idle_ms=idle.quantiles,
+        status_waiting_ms=waiting.quantiles,
+        status_idle_window_p99=idle.window_p99,
+        status_waiting_window_p99=waiting.window_p99,
         drain_seconds=round(time.perf_counter() - started, 1),
         failed=failed,
     )
@@ -221,20 +234,41 @@ def _why(failure: Exception) -> str:
     return str(failure) if isinstance(failure, FlowFailed) else type(failure).__name__
 
 
+class StatusProbe(Protocol):
+    async def status_ms(self, lane: int, workflow_id: str) -> float: ...
+
+
+@dataclass(frozen=True)
+class StatusSample:
+    quantiles: dict[str, float]  # p50 and p99 over every call of every window
+    window_p99: list[float]  # each window's own p99: how much the machine's pace moved
+
+
 async def _status_ms(
-    flows: ServiceFlows, held: dict[int, dict[str, str]], lanes: list[int]
-) -> dict[str, float]:
-    found = [lane for lane in lanes if lane in held]
-    times = (
-        [
+    flows: StatusProbe,
+    held: dict[int, dict[str, str]],
+    groups: list[list[int]],
+    pause: float = STATUS_WINDOW_PAUSE_SECONDS,
+) -> StatusSample:
+    """One window of STATUS_SAMPLES calls per group of lanes, one call after the other round
+    the group's held withdrawals; `pause` seconds between windows."""
+    every: list[float] = []
+    window_p99: list[float] = []
+    for group in groups:
+        found = [lane for lane in group if lane in held]
+        if not found:
+            continue
+        if window_p99:
+            await asyncio.sleep(pause)
+        times = [
             await flows.status_ms(lane, held[lane]["workflowId"])
             for i in range(STATUS_SAMPLES)
             for lane in [found[i % len(found)]]
         ]
-        if found
-        else []
-    )
-    return {f"p{p}": percentile(times, p) for p in (50, 99)}
+        every += times
+        window_p99.append(round(percentile(times, 99), 1))
+    quantiles = {f"p{p}": round(percentile(every, p), 1) for p in (50, 99)}
+    return StatusSample(quantiles, window_p99)
 
 
 async def _customers(http: httpx.AsyncClient, sim_url: str, tag: str, count: int) -> dict[int, str]:
