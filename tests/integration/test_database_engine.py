@@ -1,5 +1,6 @@
 """The engine's own settings on the real PostgreSQL: lock and statement timeouts below the
-activities' timeouts, added to (never replacing) what the URL asks for, e.g. a search_path."""
+activities' timeouts, added to (never replacing) what the URL asks for, e.g. a search_path;
+and the row lock that keeps two saves of one withdrawal from both passing their compare."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ import pytest
 from sqlalchemy import text
 
 from tests.support.databases import POSTGRES_DSN, postgres_schema_url
+from tests.support.races import race
+from tests.unit.conftest import make_state_value
+from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.persistence.db import MIGRATION_LOCK, make_engine, migrate
+from withdraw_service.persistence.repository import WithdrawalRepository
 
 
 @pytest.fixture
@@ -75,3 +80,34 @@ def test_migrations_run_one_at_a_time_on_postgresql(schema_url: str) -> None:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     engine.dispose()
     assert version == "0008"
+
+
+def test_two_saves_of_one_withdrawal_at_once_keep_the_later_decision(schema_url: str) -> None:
+    """The row read FOR UPDATE holds a second save until the first's transaction ends, so an
+    older decision paused between its read and its write cannot overwrite a newer one (the
+    same case on SQLite: tests/unit/test_repository.py)."""
+    migrate(schema_url)
+    engine = make_engine(schema_url)
+    repository = WithdrawalRepository(engine)
+    workflow_id = "WITHDRAW-aaaaaaaa-0000-0000-0000-000000000001"
+    try:
+        lost = [S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER]
+        repository.save(make_state_value(workflow_id, statuses=lost), version=3)
+        older = make_state_value(workflow_id, statuses=[S.INITIATED, S.AWAITING_OTP])
+        newer = make_state_value(workflow_id, statuses=[S.INITIATED, S.AWAITING_OTP, S.CANCELLED])
+        race(
+            engine,
+            lambda: repository.save(older, version=5),
+            lambda: repository.save(newer, version=9),
+            paused_after="FROM withdrawal_history",
+        )
+        stored = repository.snapshot(workflow_id)
+    finally:
+        engine.dispose()
+    assert stored is not None
+    assert (stored[0].status, stored[1]) == (S.CANCELLED, 9)
+    assert [entry.status for entry in stored[0].history] == [
+        S.INITIATED,
+        S.AWAITING_OTP,
+        S.CANCELLED,
+    ]

@@ -1,5 +1,6 @@
 """Initiate Idempotency-Keys are remembered for a configured time, then forgotten by the
-worker's hourly chore: a key older than that starts a new withdrawal."""
+worker's hourly chore: a key older than that starts a new withdrawal. A finalize key keeps the
+first answer recorded for it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
+from tests.support.races import race
 from withdraw_service.persistence.idempotency import IdempotencyRepository
 from withdraw_service.persistence.repository import WithdrawalRepository
 from withdraw_service.persistence.tables import FinalizeKeyRow, IdempotencyKeyRow
@@ -70,3 +72,27 @@ def test_finalize_keys_are_forgotten_too(repository: WithdrawalRepository) -> No
     assert keys.purge(datetime.now(UTC) - timedelta(days=30)) == 1
     assert keys.claim_finalize("user-1", "fin-old", "WITHDRAW-a").first_use
     assert not keys.claim_finalize("user-1", "fin-new", "WITHDRAW-a").first_use
+
+
+def test_of_two_final_answers_recorded_at_once_the_first_is_kept(
+    repository: WithdrawalRepository,
+) -> None:
+    """Two requests with one finalize key both ended: once an answer is recorded, a retry
+    gets that one back for good, even when the other records its own between the first's
+    read and its write (on SQLite too)."""
+    keys = IdempotencyRepository(repository.engine)
+    keys.claim_finalize("user-1", "fin", "WITHDRAW-a")
+    first = {"code": "OTP_INVALID", "message": "first"}
+
+    def record_second_then_read() -> object:
+        keys.record_finalize("user-1", "fin", {"code": "OTP_INVALID", "message": "second"})
+        return keys.claim_finalize("user-1", "fin", "WITHDRAW-a").answer
+
+    _, seen_after_second = race(
+        repository.engine,
+        lambda: keys.record_finalize("user-1", "fin", first),
+        record_second_then_read,
+        paused_after="FROM finalize_keys",
+    )
+    assert seen_after_second == first  # the second waited for the first's, and kept it
+    assert keys.claim_finalize("user-1", "fin", "WITHDRAW-a").answer == first

@@ -12,6 +12,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from tests.support.races import race
 from tests.unit.conftest import MakeState, gateway_config
 from withdraw_service.api.operators import OperatorDesk
 from withdraw_service.domain import errors
@@ -127,3 +128,22 @@ async def test_a_task_is_not_resolved_by_hand_while_its_retry_runs(
     client.running.clear()
     resolved = await desk.resolve(failed_reversal, "ops-ana", "reversed by hand")
     assert (resolved.state, resolved.resolved_by) == ("RESOLVED", "ops-ana")
+
+
+def test_of_two_operators_resolving_one_task_at_once_only_one_does(
+    repository: WithdrawalRepository, failed_reversal: str
+) -> None:
+    """Each reads the task open and marks it resolved in one transaction: the second waits
+    for the first's and then finds it resolved, so the task keeps the first one's name and
+    note (on SQLite too, where the read would otherwise happen outside the transaction)."""
+    operations = OperationsRepository(repository.engine)
+    first, second = race(
+        repository.engine,
+        lambda: operations.resolve(failed_reversal, "ops-ana", "reversed by hand"),
+        lambda: operations.resolve(failed_reversal, "ops-ben", "reversed by hand too"),
+        paused_after="FROM operator_tasks",
+    )
+    assert first is not None and first.resolved_by == "ops-ana"
+    assert second is None
+    task = operations.get_task(failed_reversal)
+    assert task is not None and (task.resolved_by, task.note) == ("ops-ana", "reversed by hand")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
+from tests.support.races import race
 from tests.unit.conftest import T0, MakeState
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.domain.withdrawal import HistoryEntry
@@ -342,3 +343,26 @@ def test_after_an_operators_reversal_no_late_save_of_the_workflow_wins(
     assert repository.save(ended, "DW-1", version=40).stored == []
     stored = repository.get(WF_A)
     assert stored is not None and stored.status == S.COMPENSATED
+
+
+def test_two_saves_of_one_withdrawal_at_once_keep_the_later_decision(
+    repository: WithdrawalRepository, make_state: MakeState
+) -> None:
+    """A lost task's save meeting its retry's: each compares with what is stored and writes
+    in one transaction, so an older decision paused between its read and its write cannot
+    overwrite a newer one made meanwhile (on SQLite too, whose driver would otherwise read
+    outside the transaction and let both pass the compare)."""
+    lost = [S.INITIATED, S.AWAITING_OTP, S.FINALIZING_TRANSFER]
+    repository.save(make_state(WF_A, statuses=lost), version=3)
+    older = make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP])
+    newer = make_state(WF_A, statuses=[S.INITIATED, S.AWAITING_OTP, S.CANCELLED])
+    race(
+        repository.engine,
+        lambda: repository.save(older, version=5),
+        lambda: repository.save(newer, version=9),
+        paused_after="FROM withdrawal_history",
+    )
+    stored = repository.snapshot(WF_A)
+    assert stored is not None
+    assert (stored[0].status, stored[1]) == (S.CANCELLED, 9)
+    assert _timeline(repository, WF_A) == ["INITIATED", "AWAITING_OTP", "CANCELLED"]

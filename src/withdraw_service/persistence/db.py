@@ -16,13 +16,24 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import ResolutionError
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session
 
 # The database could not be reached or did not answer in time (connection refused or lost,
 # lock or statement timeout, no pooled connection free): an outage, not a wrong request.
 DATABASE_OUTAGE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeoutError)
+
+
+def lock_for_update(session: Session) -> None:
+    """First in a transaction whose writes depend on what it reads (the reads that say
+    `with_for_update`). PostgreSQL locks the rows read FOR UPDATE. SQLite ignores FOR UPDATE,
+    and its Python driver opens the transaction only at the first write, so those reads would
+    see a state another writer could change before this one writes: there it takes the
+    database's write lock now (`BEGIN IMMEDIATE`, waiting up to the busy timeout)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("BEGIN IMMEDIATE"))
 
 
 def make_engine(

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from withdraw_service.domain.outcomes import CompensationStatus, TaskState
 from withdraw_service.domain.statuses import IN_FLIGHT, UNRESOLVED, WithdrawStatus
 from withdraw_service.domain.withdrawal import CompensationInfo, HistoryEntry, WithdrawState
+from withdraw_service.persistence.db import lock_for_update
 from withdraw_service.persistence.tables import (
     OperatorTaskRow,
     WithdrawalHistoryRow,
@@ -61,6 +62,7 @@ class WithdrawalRepository:
         this call wrote, so that metrics count each status once however often it is saved.
         """
         with self._sessions.begin() as session:
+            lock_for_update(session)  # else, on SQLite, two saves could both pass the compare
             row = session.get(WithdrawalRow, state.workflow_id, with_for_update=True)
             stored = {
                 history.seq: history
@@ -272,6 +274,7 @@ class WithdrawalRepository:
         transaction. False when it already was (a repeated call)."""
         now = datetime.now(UTC)
         with self._sessions.begin() as session:
+            lock_for_update(session)
             row = session.get(WithdrawalRow, workflow_id, with_for_update=True)
             if row is None or row.status == WithdrawStatus.COMPENSATED.value:
                 return False
