@@ -3,9 +3,12 @@ reads of a process. (The command itself runs in tests/e2e/test_bench.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from collections import Counter
+
+import pytest
 
 from withdraw_service.bench.drive import Samples
 from withdraw_service.bench.procs import cpu_between, usage
@@ -79,7 +82,9 @@ def test_a_process_usage_is_read_from_proc() -> None:
     assert usage(2**22 + 12345) is None  # no such process
 
 
-async def test_status_calls_are_sampled_in_windows_and_pooled() -> None:
+async def test_status_calls_are_sampled_in_windows_and_pooled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Each window's p99 is kept; the p50 and p99 are over every call of every window (the
     slow calls of one window are 1.5 % of it, 0.75 % of the pool)."""
     ms = iter([1.0] * 1000 + [2.0] * 985 + [50.0] * 15)
@@ -94,12 +99,20 @@ async def test_status_calls_are_sampled_in_windows_and_pooled() -> None:
 
     probe = Probe()
     held = {0: {"workflowId": "w0"}, 1: {"workflowId": "w1"}, 2: {"workflowId": "w2"}}
-    found = await _status_ms(probe, held, [[0, 9], [1, 2]], pause=0)
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+
+    monkeypatch.setattr(asyncio, "sleep", pause)
+    found = await _status_ms(probe, held, [[0, 9], [7], [1, 2]], pause=30)
+    assert pauses == [30]  # between the two windows only: lane 7's group is not held
     assert found.window_p99 == [1.0, 50.0]
     assert found.quantiles == {"p50": 1.0, "p99": 2.0}
     # A window reads its own group's withdrawals only (lane 9 is not held).
     assert set(probe.calls[:STATUS_SAMPLES]) == {(0, "w0")}
     assert set(probe.calls[STATUS_SAMPLES:]) == {(1, "w1"), (2, "w2")}
-    nothing = await _status_ms(probe, {}, [[0], [1]], pause=0)
+    nothing = await _status_ms(probe, {}, [[0], [1]], pause=30)
     assert nothing.window_p99 == [] and len(probe.calls) == 2 * STATUS_SAMPLES
+    assert pauses == [30]
     assert all(math.isnan(v) for v in nothing.quantiles.values())

@@ -7,14 +7,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
+from sqlalchemy.orm import Session
 
 from tests.support.races import race
 from tests.unit.conftest import T0, MakeState
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.domain.withdrawal import HistoryEntry
+from withdraw_service.persistence.db import lock_for_update
 from withdraw_service.persistence.repository import AccountBusy, WithdrawalRepository
-from withdraw_service.persistence.tables import WithdrawalHistoryRow
+from withdraw_service.persistence.tables import WithdrawalHistoryRow, WithdrawalRow
 
 WF_A = "WITHDRAW-aaaaaaaa-0000-0000-0000-000000000001"
 WF_B = "WITHDRAW-bbbbbbbb-0000-0000-0000-000000000002"
@@ -366,3 +368,16 @@ def test_two_saves_of_one_withdrawal_at_once_keep_the_later_decision(
     assert stored is not None
     assert (stored[0].status, stored[1]) == (S.CANCELLED, 9)
     assert _timeline(repository, WF_A) == ["INITIATED", "AWAITING_OTP", "CANCELLED"]
+
+
+def test_the_write_lock_must_come_first_in_its_transaction(
+    repository: WithdrawalRepository,
+) -> None:
+    """After a write, SQLite's transaction is already open: the lock would come too late to
+    cover the reads before it, so that is refused instead of failing inside the driver."""
+    with Session(repository.engine) as session, session.begin():
+        session.execute(
+            update(WithdrawalRow).where(WithdrawalRow.workflow_id == WF_A).values(status="X")
+        )
+        with pytest.raises(RuntimeError, match="must come first"):
+            lock_for_update(session)

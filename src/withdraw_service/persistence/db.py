@@ -33,6 +33,9 @@ def lock_for_update(session: Session) -> None:
     see a state another writer could change before this one writes: there it takes the
     database's write lock now (`BEGIN IMMEDIATE`, waiting up to the busy timeout)."""
     if session.get_bind().dialect.name == "sqlite":
+        driver = session.connection().connection.driver_connection
+        if driver is not None and driver.in_transaction:
+            raise RuntimeError("lock_for_update must come first in its transaction")
         session.execute(text("BEGIN IMMEDIATE"))
 
 
