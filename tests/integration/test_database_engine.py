@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from tests.support.databases import POSTGRES_DSN, postgres_schema_url
 from tests.support.races import race
-from tests.unit.conftest import make_state_value
+from tests.support.states import make_state_value
 from withdraw_service.domain.statuses import WithdrawStatus as S
 from withdraw_service.persistence.db import MIGRATION_LOCK, make_engine, migrate
 from withdraw_service.persistence.repository import WithdrawalRepository

@@ -7,23 +7,22 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.states import T0 as T0  # the unit tests import it from here
+from tests.support.states import make_state_value
 from withdraw_service.api.gateway import GatewayConfig
 from withdraw_service.bootstrap import load_policies
-from withdraw_service.domain.statuses import WithdrawStatus
-from withdraw_service.domain.withdrawal import HistoryEntry, WithdrawState
+from withdraw_service.domain.withdrawal import WithdrawState
 from withdraw_service.persistence.db import make_engine, migrate
 from withdraw_service.persistence.repository import WithdrawalRepository
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RETRY_POLICIES = REPO_ROOT / "src" / "withdraw_service" / "retry-policies.yaml"
-T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 
 MakeState = Callable[..., WithdrawState]
 
@@ -61,36 +60,6 @@ PRODUCTION_PLACES: dict[str, Any] = {
     "database_url": "postgresql+psycopg://127.0.0.1:5432/test",
     "simulated_services": True,
 }
-
-
-def make_state_value(
-    workflow_id: str = "WITHDRAW-00000000-0000-0000-0000-000000000001",
-    *,
-    user_id: str = "user-1001",
-    status: WithdrawStatus = WithdrawStatus.INITIATED,
-    statuses: list[WithdrawStatus] | None = None,
-    amount: Decimal = Decimal("150.00"),
-    created_at: datetime = T0,
-    **changes: Any,
-) -> WithdrawState:
-    """A withdrawal whose history walks through `statuses` (default: just `status`)."""
-    walk = statuses or [status]
-    history = [
-        HistoryEntry(status=s, at=created_at + timedelta(seconds=i)) for i, s in enumerate(walk)
-    ]
-    values: dict[str, Any] = {
-        "workflow_id": workflow_id,
-        "correlation_id": f"cid-{workflow_id}",
-        "user_id": user_id,
-        "status": walk[-1],
-        "amount": amount,
-        "product_number": "PRD-0001",
-        "history": history,
-        "created_at": created_at,
-        "updated_at": history[-1].at,
-    }
-    values.update(changes)
-    return WithdrawState(**values)
 
 
 @pytest.fixture

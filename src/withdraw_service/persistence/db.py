@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 # The database could not be reached or did not answer in time (connection refused or lost,
 # lock or statement timeout, no pooled connection free): an outage, not a wrong request.
 DATABASE_OUTAGE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeoutError)
+R = TypeVar("R")
 
 
 def lock_for_update(session: Session) -> None:
@@ -37,6 +38,13 @@ def lock_for_update(session: Session) -> None:
         if driver is not None and driver.in_transaction:
             raise RuntimeError("lock_for_update must come first in its transaction")
         session.execute(text("BEGIN IMMEDIATE"))
+
+
+def get_for_update(session: Session, entity: type[R], key: Any) -> R | None:
+    """The row of `entity` under `key`, read first in a transaction that will write
+    depending on it: `lock_for_update`, then the read FOR UPDATE."""
+    lock_for_update(session)
+    return session.get(entity, key, with_for_update=True)
 
 
 def make_engine(

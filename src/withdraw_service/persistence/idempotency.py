@@ -14,7 +14,7 @@ from sqlalchemy import CursorResult, Engine, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from withdraw_service.persistence.db import lock_for_update
+from withdraw_service.persistence.db import get_for_update
 from withdraw_service.persistence.tables import FinalizeKeyRow, IdempotencyKeyRow
 
 
@@ -99,8 +99,7 @@ class IdempotencyRepository:
     def record_finalize(self, user_id: str, key: str, answer: dict[str, Any]) -> None:
         """Keep the first final answer (a later one never replaces it)."""
         with self._sessions.begin() as session:
-            lock_for_update(session)
-            row = session.get(FinalizeKeyRow, (user_id, key), with_for_update=True)
+            row = get_for_update(session, FinalizeKeyRow, (user_id, key))
             if row is not None and row.answer is None:
                 row.answer = answer
 

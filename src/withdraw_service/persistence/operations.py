@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from withdraw_service.domain.outcomes import TaskKind, TaskState
-from withdraw_service.persistence.db import lock_for_update
+from withdraw_service.persistence.db import get_for_update
 from withdraw_service.persistence.tables import NotificationRow, OperatorTaskRow, as_utc
 
 
@@ -129,8 +129,7 @@ class OperationsRepository:
     def resolve(self, task_id: str, resolved_by: str, note: str) -> OperatorTask | None:
         """Mark an OPEN task handled by hand; None if it was not open."""
         with self._sessions.begin() as session:
-            lock_for_update(session)
-            row = session.get(OperatorTaskRow, task_id, with_for_update=True)
+            row = get_for_update(session, OperatorTaskRow, task_id)
             if row is None or row.state != TaskState.OPEN:
                 return None
             row.state = TaskState.RESOLVED

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from withdraw_service.domain.outcomes import CompensationStatus, TaskState
 from withdraw_service.domain.statuses import IN_FLIGHT, UNRESOLVED, WithdrawStatus
 from withdraw_service.domain.withdrawal import CompensationInfo, HistoryEntry, WithdrawState
-from withdraw_service.persistence.db import lock_for_update
+from withdraw_service.persistence.db import get_for_update
 from withdraw_service.persistence.tables import (
     OperatorTaskRow,
     WithdrawalHistoryRow,
@@ -62,8 +62,8 @@ class WithdrawalRepository:
         this call wrote, so that metrics count each status once however often it is saved.
         """
         with self._sessions.begin() as session:
-            lock_for_update(session)  # else, on SQLite, two saves could both pass the compare
-            row = session.get(WithdrawalRow, state.workflow_id, with_for_update=True)
+            # Locked, on SQLite too: else two saves could both pass the compare below.
+            row = get_for_update(session, WithdrawalRow, state.workflow_id)
             stored = {
                 history.seq: history
                 for history in session.scalars(
@@ -274,8 +274,7 @@ class WithdrawalRepository:
         transaction. False when it already was (a repeated call)."""
         now = datetime.now(UTC)
         with self._sessions.begin() as session:
-            lock_for_update(session)
-            row = session.get(WithdrawalRow, workflow_id, with_for_update=True)
+            row = get_for_update(session, WithdrawalRow, workflow_id)
             if row is None or row.status == WithdrawStatus.COMPENSATED.value:
                 return False
             seq = len(_history(session, workflow_id))
@@ -296,6 +295,7 @@ class WithdrawalRepository:
                     at=now,
                 )
             )
+            # Under the lock taken above (a second one would come after writes).
             task = session.get(OperatorTaskRow, task_id, with_for_update=True)
             if task is not None and task.state == TaskState.OPEN:
                 task.state = TaskState.RESOLVED
